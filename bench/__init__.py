@@ -1,0 +1,1 @@
+"""Benchmarks of the gateway against baselines (see bench/README.md)."""

@@ -1,0 +1,157 @@
+"""DeliveryActor: routes everything the gateway says to the platform that reaches the chat.
+
+Owns the outbox of deliveries in flight and the platform links. Accepts ``DeliveryCommand``:
+splits text at the target platform's limit (never inside a code fence), hands the chunks to
+the adapter as one ``SendOutbound`` (so they go out in order), and reports a failure to whoever
+asked. Streaming deltas pass through to adapters that show them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import assert_never
+
+import pykka
+
+from hermes.actors.address import ActorAddress
+from hermes.messages.address import Address, AddressClosedError
+from hermes.messages.delivery import (
+    DeliverDelta,
+    DeliverMessage,
+    DeliveryCommand,
+    DeliveryEvent,
+    DeliveryFailed,
+    DeliveryStatus,
+    GetDeliveryStatus,
+    OutboundFailed,
+    OutboundSent,
+    PlatformCommand,
+    SendDelta,
+    SendOutbound,
+)
+from hermes.messages.values import Platform
+from hermes.policies.chunking import split_message
+
+logger = logging.getLogger(__name__)
+
+EMPTY_REPLY = "(No response generated)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlatformLink:
+    """How Delivery reaches one platform."""
+
+    platform: Platform
+    address: Address[PlatformCommand]
+    max_message_length: int | None
+    streams: bool = False
+    """True when the platform shows partial replies (``SendDelta``)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _InFlight:
+    platform: Platform
+    reply_to: Address[DeliveryEvent] | None
+
+
+class DeliveryActor(pykka.ThreadingActor):
+    """The owner of outbound routing.
+
+    Accepts: ``DeliverMessage``, ``DeliverDelta``, the adapters' ``OutboundSent``/
+        ``OutboundFailed``, ``GetDeliveryStatus``.
+    Emits: ``SendOutbound``/``SendDelta`` to platform adapters; ``DeliveryFailed`` to the
+        requester of a failed delivery.
+    Owns: delivery_id -> in-flight delivery, the platform links, counters.
+    Lifecycle: started before the Router, stopped after it (so the last replies still go out).
+    """
+
+    def __init__(self, links: tuple[PlatformLink, ...]) -> None:
+        """Keep the platform links."""
+        super().__init__()
+        self._links = {link.platform: link for link in links}
+        self._in_flight: dict[str, _InFlight] = {}
+        self._sent = 0
+        self._failed = 0
+        self._self: ActorAddress[DeliveryCommand] = ActorAddress(self.actor_ref)
+
+    def on_receive(self, message: DeliveryCommand) -> object:
+        """Dispatch one message of Delivery's protocol."""
+        match message:
+            case DeliverMessage():
+                self._on_deliver_message(message)
+            case DeliverDelta():
+                self._on_deliver_delta(message)
+            case OutboundSent():
+                if self._in_flight.pop(message.delivery_id, None) is not None:
+                    self._sent += 1
+            case OutboundFailed():
+                self._on_outbound_failed(message)
+            case GetDeliveryStatus():
+                return DeliveryStatus(
+                    in_flight=len(self._in_flight), sent=self._sent, failed=self._failed
+                )
+            case _:
+                assert_never(message)
+        return None
+
+    def _on_deliver_message(self, message: DeliverMessage) -> None:
+        outbound = message.message
+        link = self._links.get(outbound.target.platform)
+        if link is None:
+            self._fail(
+                message.delivery_id,
+                message.reply_to,
+                f"{outbound.target.platform} is not connected",
+            )
+            return
+        text = outbound.text or EMPTY_REPLY
+        limit = link.max_message_length
+        chunks = (split_message(text, limit) if limit is not None else (text,)) or (EMPTY_REPLY,)
+        self._in_flight[message.delivery_id] = _InFlight(
+            platform=link.platform, reply_to=message.reply_to
+        )
+        try:
+            link.address.tell(
+                SendOutbound(
+                    delivery_id=message.delivery_id,
+                    message=outbound,
+                    chunks=chunks,
+                    reply_to=self._self,
+                )
+            )
+        except AddressClosedError:
+            del self._in_flight[message.delivery_id]
+            self._fail(message.delivery_id, message.reply_to, f"{link.platform} has stopped")
+
+    def _on_deliver_delta(self, message: DeliverDelta) -> None:
+        link = self._links.get(message.target.platform)
+        if link is None or not link.streams:
+            return
+        try:
+            link.address.tell(
+                SendDelta(
+                    target=message.target,
+                    in_reply_to=message.in_reply_to,
+                    session_id=message.session_id,
+                    text=message.text,
+                )
+            )
+        except AddressClosedError:
+            logger.debug("delta dropped: %s has stopped", link.platform)
+
+    def _on_outbound_failed(self, message: OutboundFailed) -> None:
+        entry = self._in_flight.pop(message.delivery_id, None)
+        if entry is None:
+            return
+        self._fail(message.delivery_id, entry.reply_to, message.reason)
+
+    def _fail(self, delivery_id: str, reply_to: Address[DeliveryEvent] | None, reason: str) -> None:
+        self._failed += 1
+        logger.warning("delivery %s failed: %s", delivery_id, reason)
+        if reply_to is None:
+            return
+        try:
+            reply_to.tell(DeliveryFailed(delivery_id=delivery_id, reason=reason))
+        except AddressClosedError:
+            logger.debug("requester of delivery %s has stopped", delivery_id)

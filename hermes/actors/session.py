@@ -1,0 +1,386 @@
+"""SessionActor: one conversation (one session_key), its transcript and its running turn.
+
+Owns the session_id, the transcript cache, token counts, the FIFO of waiting inputs and the
+running turn. Accepts ``SessionCommand``; tells the AgentRuntime ``StartTurn``/``CancelTurn``,
+Delivery ``DeliverMessage``, the Store its writes, the Router lifecycle events. It never runs the
+agent itself, so commands (/stop, /new, /status) are answered at once even mid-turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import deque
+from dataclasses import dataclass
+from types import TracebackType
+from typing import assert_never
+
+import pykka
+
+from hermes.actors.address import ActorAddress
+from hermes.actors.session_state import SessionDeps, SessionState, Turn, TurnStop
+from hermes.messages.address import AddressClosedError
+from hermes.messages.agent import CancelTurn, StartTurn, TurnCompleted, TurnFailed, TurnFailure
+from hermes.messages.delivery import DeliveryFailed, OutboundKind
+from hermes.messages.router import SessionCrashed, SessionIdle, SessionPassivated
+from hermes.messages.scheduler import ArmTimer, CancelTimer, TimerFired
+from hermes.messages.session import (
+    GetSessionStatus,
+    HandleUserMessage,
+    PassivateSession,
+    ResetReason,
+    ResetSession,
+    SessionCommand,
+    SessionStatus,
+)
+from hermes.messages.store import LoadSession, SessionLoaded
+from hermes.messages.values import InboundMessage, TokenUsage
+from hermes.policies import texts
+from hermes.policies.commands import CommandName, ParsedCommand, help_text, parse_command
+from hermes.policies.inputs import MAX_PENDING_INPUTS, PendingInput, next_batch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Deferred:
+    """A command that arrived before the session finished loading."""
+
+    command: HandleUserMessage | ResetSession
+
+
+class SessionActor(pykka.ThreadingActor):
+    """The owner of one conversation.
+
+    Accepts: ``SessionCommand`` (user messages, reset, passivation, status, and the events
+        ``SessionLoaded``, ``TurnCompleted``, ``TurnFailed``, ``TimerFired``, ``DeliveryFailed``).
+    Emits: ``StartTurn``/``CancelTurn`` to the AgentRuntime, ``DeliverMessage`` to Delivery,
+        writes to the Store, ``SessionIdle``/``SessionPassivated``/``SessionCrashed`` to the Router.
+    Owns: a ``SessionState`` (session_id, transcript, usage, waiting inputs, running turn).
+    Lifecycle: started by the Router on the first message for its key; stops after the Router
+        accepts its ``SessionIdle`` (passivation), at gateway shutdown, or by crashing.
+    """
+
+    def __init__(self, deps: SessionDeps) -> None:
+        """Keep ``deps``; all work starts in ``on_start``."""
+        super().__init__()
+        self._deps = deps
+        self._state = SessionState(deps)
+        self._deferred: deque[_Deferred] = deque()
+        self._self: ActorAddress[SessionCommand] = ActorAddress(self.actor_ref)
+        self._timer_key = f"passivate:{deps.route.key}:{deps.incarnation}"
+
+    def on_start(self) -> None:
+        """Load the session from the Store (or start empty when ephemeral)."""
+        route = self._deps.route
+        if route.ephemeral:
+            self._state.load_ephemeral()
+            return
+        self._deps.store.tell(
+            LoadSession(
+                session_key=route.key,
+                session_id=route.pinned_session_id,
+                history_limit=self._deps.settings.history_limit,
+                reply_to=self._self,
+            )
+        )
+        self._arm_idle_timer()
+
+    def on_stop(self) -> None:
+        """Release the timer; tell anyone still waiting that their message was not answered."""
+        self._cancel_idle_timer()
+        self._state.abandon_all(texts.SHUTTING_DOWN, OutboundKind.REJECTED, reply_to=self._self)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Report the crash to the Router and tell waiting senders, so nothing is silent."""
+        del exception_type, traceback
+        logger.error("session %s crashed: %r", self._deps.route.key, exception_value)
+        self._cancel_idle_timer()
+        self._state.abandon_all(texts.CRASHED, OutboundKind.ERROR, reply_to=self._self)
+        try:
+            self._deps.router.tell(
+                SessionCrashed(
+                    session_key=self._deps.route.key,
+                    incarnation=self._deps.incarnation,
+                    error=repr(exception_value),
+                )
+            )
+        except AddressClosedError:
+            logger.warning("router gone; crash of %s not reported", self._deps.route.key)
+
+    def on_receive(self, message: SessionCommand) -> object:
+        """Dispatch one message of the session's protocol."""
+        match message:
+            case HandleUserMessage():
+                self._on_handle_user_message(message)
+            case ResetSession():
+                self._on_reset_session(message)
+            case SessionLoaded():
+                self._on_session_loaded(message)
+            case TurnCompleted():
+                self._on_turn_completed(message)
+            case TurnFailed():
+                self._on_turn_failed(message)
+            case TimerFired():
+                self._on_timer_fired()
+            case PassivateSession():
+                self._on_passivate_session()
+            case GetSessionStatus():
+                return self._on_get_session_status()
+            case DeliveryFailed():
+                logger.warning(
+                    "session %s: delivery %s failed: %s",
+                    self._deps.route.key,
+                    message.delivery_id,
+                    message.reason,
+                )
+            case _:
+                assert_never(message)
+        return None
+
+    # -- handlers -------------------------------------------------------------------------------
+
+    def _on_session_loaded(self, message: SessionLoaded) -> None:
+        self._state.load(message.snapshot)
+        while self._deferred:
+            deferred = self._deferred.popleft().command
+            if isinstance(deferred, HandleUserMessage):
+                self._on_handle_user_message(deferred, counted=True)
+            else:
+                self._on_reset_session(deferred)
+
+    def _on_handle_user_message(self, message: HandleUserMessage, *, counted: bool = False) -> None:
+        if not counted:
+            self._state.handled += 1
+        self._state.touch()
+        if not self._state.loaded:
+            self._deferred.append(_Deferred(command=message))
+            return
+        inbound = message.message
+        self._apply_reset_policy(inbound)
+        command = parse_command(inbound.text)
+        if command is not None:
+            self._on_command(command, PendingInput(message=inbound, text=command.args))
+            return
+        self._accept_input(PendingInput(message=inbound, text=inbound.text))
+
+    def _on_reset_session(self, message: ResetSession) -> None:
+        if not self._state.loaded:
+            self._deferred.append(_Deferred(command=message))
+            return
+        if self._deps.route.pinned_session_id is not None or self._deps.route.ephemeral:
+            logger.info("session %s has a client-chosen id; reset ignored", self._deps.route.key)
+            return
+        self._state.drop_all(texts.RESET_BEFORE_ANSWER, reply_to=self._self)
+        self._state.rotate(message.reason)
+        logger.info("session %s reset (%s)", self._deps.route.key, message.reason)
+
+    def _on_turn_completed(self, message: TurnCompleted) -> None:
+        turn = self._state.finish_turn(message.turn_id)
+        if turn is None:
+            return
+        last = turn.inputs[-1].message
+        self._state.record_turn(turn, message.result)
+        self._say(last, message.result.text, OutboundKind.REPLY, usage=message.result.usage)
+        self._after_turn()
+
+    def _on_turn_failed(self, message: TurnFailed) -> None:
+        turn = self._state.finish_turn(message.turn_id)
+        if turn is None:
+            return
+        cancelled = message.failure is TurnFailure.CANCELLED
+        if cancelled and turn.stop is TurnStop.INTERRUPT:
+            self._state.pending.extendleft(reversed(turn.inputs))  # answered with the new input
+        elif cancelled and turn.stop is TurnStop.USER:
+            for item in turn.inputs:
+                if item.message.awaits_reply:
+                    self._say(item.message, texts.STOPPED, OutboundKind.NOTICE)
+        else:  # a shutdown cancelled it, or it failed: everyone waiting hears why
+            text, kind = (
+                (texts.SHUTTING_DOWN, OutboundKind.REJECTED)
+                if cancelled
+                else (message.detail, OutboundKind.ERROR)
+            )
+            self._state.tell_each(turn.inputs, text, kind, reply_to=self._self)
+        self._after_turn()
+
+    def _on_timer_fired(self) -> None:
+        if self._state.busy():
+            self._arm_idle_timer()
+            return
+        remaining = self._state.idle_remaining()
+        if remaining > 0:
+            self._arm_idle_timer(remaining)
+            return
+        self._report_idle()
+        self._arm_idle_timer()
+
+    def _on_passivate_session(self) -> None:
+        if self._state.busy():
+            logger.warning("session %s asked to passivate while busy", self._deps.route.key)
+        self._cancel_idle_timer()
+        self._deps.router.tell(
+            SessionPassivated(session_key=self._deps.route.key, incarnation=self._deps.incarnation)
+        )
+        self.actor_ref.stop(block=False)
+
+    def _on_get_session_status(self) -> SessionStatus:
+        return self._state.status()
+
+    # -- commands -------------------------------------------------------------------------------
+
+    def _on_command(self, command: ParsedCommand, item: PendingInput) -> None:
+        inbound = item.message
+        match command.name:
+            case CommandName.NEW:
+                self._say(inbound, self._reset_by_user(), OutboundKind.NOTICE)
+            case CommandName.STATUS:
+                self._say(
+                    inbound,
+                    texts.status(self._state.status(), self._deps.clock.now()),
+                    OutboundKind.NOTICE,
+                )
+            case CommandName.STOP:
+                self._say(inbound, self._stop_turn(), OutboundKind.NOTICE)
+            case CommandName.HELP:
+                self._say(inbound, help_text(), OutboundKind.NOTICE)
+            case CommandName.QUEUE:
+                if not item.text:
+                    self._say(inbound, texts.QUEUE_USAGE, OutboundKind.NOTICE)
+                elif not self._state.busy():
+                    self._accept_input(item)
+                elif self._enqueue(item):
+                    self._say(inbound, texts.QUEUED, OutboundKind.NOTICE)
+            case _:
+                assert_never(command.name)
+
+    def _reset_by_user(self) -> str:
+        if self._deps.route.pinned_session_id is not None:
+            return texts.PINNED_RESET
+        had_history = bool(self._state.history)
+        dropped = self._state.drop_all(texts.RESET_BEFORE_ANSWER, reply_to=self._self)
+        if self._deps.route.ephemeral:
+            return texts.NEW_SESSION
+        self._state.rotate(ResetReason.USER)
+        if dropped:
+            return texts.reset_with_dropped(dropped)
+        return texts.RESET_DONE if had_history else texts.NEW_SESSION
+
+    def _stop_turn(self) -> str:
+        turn = self._state.turn
+        if turn is None:
+            return texts.NOTHING_TO_STOP
+        if turn.stop is not TurnStop.USER:
+            turn.stop = TurnStop.USER
+            self._deps.runtime.tell(CancelTurn(turn_id=turn.turn_id))
+        return texts.STOPPING
+
+    # -- inputs and turns -----------------------------------------------------------------------
+
+    def _accept_input(self, item: PendingInput) -> None:
+        turn = self._state.turn
+        if turn is None and not self._state.pending:
+            self._state.pending.append(item)
+            self._start_next_turn()
+            return
+        if not self._enqueue(item):
+            return
+        if turn is not None and self._should_interrupt(turn, item):
+            turn.stop = TurnStop.INTERRUPT
+            self._deps.runtime.tell(CancelTurn(turn_id=turn.turn_id))
+        elif self._worth_a_queued_notice(turn, item):
+            self._say(item.message, texts.QUEUED_BUSY, OutboundKind.NOTICE)
+
+    def _worth_a_queued_notice(self, turn: Turn | None, item: PendingInput) -> bool:
+        """A chat waiting behind a turn that goes on is told so (at most every 30 s)."""
+        if item.message.awaits_reply or turn is None or turn.stop is not None:
+            return False  # a stopped or interrupted turn ends at once: the answer comes next
+        return self._state.may_send_queued_notice()
+
+    def _should_interrupt(self, turn: Turn, item: PendingInput) -> bool:
+        if not self._deps.settings.interrupt or item.message.awaits_reply:
+            return False
+        if turn.stop is not None:
+            return False
+        return not any(waiting.message.awaits_reply for waiting in turn.inputs)
+
+    def _enqueue(self, item: PendingInput) -> bool:
+        if len(self._state.pending) >= MAX_PENDING_INPUTS:
+            self._say(item.message, texts.queue_full(MAX_PENDING_INPUTS), OutboundKind.REJECTED)
+            return False
+        self._state.pending.append(item)
+        return True
+
+    def _start_next_turn(self) -> None:
+        if self._state.turn is not None:
+            return
+        count = next_batch(self._state.pending, merge=self._deps.settings.interrupt)
+        if count == 0:
+            return
+        batch = tuple(self._state.pending.popleft() for _ in range(count))
+        turn, context = self._state.begin_turn(batch, secrets.token_hex(8))
+        stream = batch[-1].message.stream_reply
+        self._deps.runtime.tell(
+            StartTurn(
+                context=context,
+                reply_to=self._self,
+                stream_to=self._deps.delivery if stream else None,
+            )
+        )
+        logger.debug("session %s started turn %s", self._deps.route.key, turn.turn_id)
+
+    def _after_turn(self) -> None:
+        self._start_next_turn()
+        if self._deps.route.ephemeral and not self._state.busy():
+            self._report_idle()
+
+    def _apply_reset_policy(self, inbound: InboundMessage) -> None:
+        reason = self._state.expiry_reason()
+        if reason is None or self._state.busy():
+            return
+        self._state.rotate(reason)
+        rule = self._deps.settings.reset_rule
+        if rule is not None:
+            notice = texts.auto_reset(reason, rule.idle_minutes, rule.at_hour)
+            self._say(inbound, notice, OutboundKind.NOTICE)
+
+    # -- talking --------------------------------------------------------------------------------
+
+    def _say(
+        self, to: InboundMessage, text: str, kind: OutboundKind, usage: TokenUsage | None = None
+    ) -> None:
+        self._state.say(to, text, kind, usage, reply_to=self._self)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def _report_idle(self) -> None:
+        try:
+            self._deps.router.tell(
+                SessionIdle(
+                    session_key=self._deps.route.key,
+                    incarnation=self._deps.incarnation,
+                    handled=self._state.handled,
+                )
+            )
+        except AddressClosedError:
+            logger.debug("router gone; %s stays until shutdown", self._deps.route.key)
+
+    def _arm_idle_timer(self, delay: float | None = None) -> None:
+        seconds = self._deps.settings.idle_passivate_seconds if delay is None else delay
+        try:
+            self._deps.scheduler.tell(
+                ArmTimer(key=self._timer_key, delay_seconds=seconds, reply_to=self._self)
+            )
+        except AddressClosedError:
+            logger.debug("scheduler gone; no idle timer for %s", self._deps.route.key)
+
+    def _cancel_idle_timer(self) -> None:
+        try:
+            self._deps.scheduler.tell(CancelTimer(key=self._timer_key))
+        except AddressClosedError:
+            logger.debug("scheduler gone; timer of %s dies with it", self._deps.route.key)

@@ -1,0 +1,136 @@
+"""StoreActor: the one writer of durable state, committing each tick's writes together.
+
+Owns the ``StateStorage`` (the SQLite connection). Accepts ``StoreCommand``. Writes that arrive
+together are applied in one transaction (group commit): the first write of a batch queues a
+private ``_Commit`` behind everything already in the mailbox. Reads commit first, so a reader
+sees every write sent before its request. It never blocks on another actor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Final, assert_never
+
+import pykka
+
+from hermes.actors.address import ActorAddress
+from hermes.messages.ports import StateStorage, StorageError
+from hermes.messages.store import (
+    GetSessionRecord,
+    GetStoreStatus,
+    ListSessions,
+    LoadSession,
+    RecordInbound,
+    RecordTurn,
+    SaveSession,
+    SessionLoaded,
+    SessionSnapshot,
+    StoreCommand,
+    StoreStatus,
+    StoreWrite,
+)
+
+logger = logging.getLogger(__name__)
+
+COMMIT_ATTEMPTS: Final = 3
+"""Attempts at one batch before its writes are reported lost (transient locks and I/O)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Commit:
+    """Private: apply the writes gathered so far."""
+
+
+class StoreActor(pykka.ThreadingActor):
+    """The single writer of the state database.
+
+    Accepts: ``StoreCommand`` (writes, ``LoadSession``, queries) and the private ``_Commit``.
+    Emits: ``SessionLoaded`` to the session that asked.
+    Owns: the storage connection, the batch of writes not yet committed, counters.
+    Lifecycle: started first by the System and stopped last; ``on_stop`` commits and closes.
+    """
+
+    def __init__(self, storage: StateStorage) -> None:
+        """Take ownership of ``storage``."""
+        super().__init__()
+        self._storage = storage
+        self._batch: list[StoreWrite] = []
+        self._commit_queued = False
+        self._commits = 0
+        self._writes = 0
+        self._self: ActorAddress[StoreCommand | _Commit] = ActorAddress(self.actor_ref)
+
+    def on_stop(self) -> None:
+        """Commit what is pending and close the database."""
+        self._commit()
+        self._storage.close()
+
+    def on_receive(self, message: StoreCommand | _Commit) -> object:
+        """Dispatch one message of the Store's protocol."""
+        match message:
+            case SaveSession() | RecordTurn() | RecordInbound():
+                self._on_write(message)
+            case _Commit():
+                self._commit_queued = False
+                self._commit()
+            case LoadSession():
+                self._on_load_session(message)
+            case ListSessions():
+                self._commit()
+                return self._storage.list_sessions(message.active_since)
+            case GetSessionRecord():
+                self._commit()
+                return self._storage.get_session(message.session_key)
+            case GetStoreStatus():
+                return self._on_get_store_status()
+            case _:
+                assert_never(message)
+        return None
+
+    def _on_write(self, write: StoreWrite) -> None:
+        self._batch.append(write)
+        if not self._commit_queued:
+            self._commit_queued = True
+            self._self.tell(_Commit())
+
+    def _on_load_session(self, message: LoadSession) -> None:
+        self._commit()
+        try:
+            snapshot = self._storage.load_session(
+                message.session_key, message.session_id, message.history_limit
+            )
+        except StorageError:
+            logger.exception("could not load session %s; it starts empty", message.session_key)
+            snapshot = SessionSnapshot(record=None, history=())
+        message.reply_to.tell(SessionLoaded(session_key=message.session_key, snapshot=snapshot))
+
+    def _on_get_store_status(self) -> StoreStatus:
+        return StoreStatus(
+            path=self._storage.location,
+            commits=self._commits,
+            writes=self._writes,
+            pending_writes=len(self._batch),
+        )
+
+    def _commit(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                self._storage.apply(batch)
+            except StorageError:
+                logger.exception("commit of %d writes failed (attempt %d)", len(batch), attempt)
+                continue
+            self._commits += 1
+            self._writes += len(batch)
+            return
+        logger.error("%d writes were lost: %s", len(batch), _describe(batch))
+
+
+def _describe(batch: list[StoreWrite]) -> str:
+    kinds: dict[str, int] = {}
+    for write in batch:
+        kinds[type(write).__name__] = kinds.get(type(write).__name__, 0) + 1
+    return ", ".join(f"{count} {name}" for name, count in sorted(kinds.items()))

@@ -1,0 +1,326 @@
+"""The System: wires the actors and adapters, starts them in order, stops them in reverse.
+
+``start_system(config)`` starts Store, Scheduler, AgentRuntime, Delivery, Router, then the
+platforms (so nothing arrives before it can be handled) and the admin socket. ``System.stop``
+drains: platforms stop intake, running turns finish (up to ``shutdown_timeout``), the Router
+passivates every session, Delivery sends what is left, and the Store commits last. This module
+and ``__main__`` are the only ones that know concrete adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import Final, TypeVar
+
+from hermes.actors.address import ActorAddress
+from hermes.actors.admin import AdminCommands, AdminHandles, AdminServer
+from hermes.actors.agent_runtime import AgentRuntime, RuntimeDeps
+from hermes.actors.delivery import DeliveryActor, PlatformLink
+from hermes.actors.router import RouterActor, RouterDeps, SessionHandle
+from hermes.actors.scheduler import SchedulerActor
+from hermes.actors.session import SessionActor
+from hermes.actors.session_state import SessionDeps, SessionSettings
+from hermes.actors.shutdown import Parts, stop_parts
+from hermes.actors.store import StoreActor
+from hermes.adapters.agents.echo_agent import EchoAgent
+from hermes.adapters.agents.openai_agent import OpenAIAgent, OpenAIAgentSettings
+from hermes.adapters.platforms.embedded import EmbeddedPlatform
+from hermes.adapters.platforms.http_api import HttpApiPlatform, HttpApiSettings
+from hermes.adapters.storage.sqlite_store import SqliteStorage
+from hermes.config import BusyInputMode, Config, ResetMode
+from hermes.messages.address import Address
+from hermes.messages.agent import AgentRuntimeCommand
+from hermes.messages.delivery import DeliveryCommand
+from hermes.messages.ports import Agent, Clock, PlatformAdapter
+from hermes.messages.router import RouteInbound, RouterCommand
+from hermes.messages.scheduler import SchedulerCommand
+from hermes.messages.session import SessionCommand
+from hermes.messages.store import StoreCommand
+from hermes.messages.values import InboundMessage
+from hermes.policies.session_keys import SessionRoute
+from hermes.policies.sessions import ResetRule
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
+DEDUPE_HORIZON: Final = timedelta(days=2)
+"""How far back the journal seeds the Router's dedupe window at start."""
+REPLY_GRACE_SECONDS: Final = 60.0
+"""An HTTP request waits ``turn_timeout`` plus this for its answer (queueing, delivery)."""
+ACTOR_STOP_TIMEOUT: Final = 5.0
+
+
+class SystemClock:
+    """The real clock."""
+
+    def now(self) -> datetime:
+        """Now, in UTC."""
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SystemOverrides:
+    """What an embedding program (or a test) supplies instead of the configured parts."""
+
+    agent: Agent | None = None
+    platforms: tuple[PlatformAdapter, ...] = ()
+    """Extra platforms, such as an ``EmbeddedPlatform``."""
+    clock: Clock | None = None
+    local_zone: tzinfo | None = None
+    admin_socket: bool = True
+    request_stop: Callable[[], None] | None = None
+    """Called by ``admin stop``; by default the System stops itself on a new thread."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _SessionSpawner:
+    """The Router's ``SessionFactory``: starts SessionActors with their collaborators."""
+
+    store: Address[StoreCommand]
+    runtime: Address[AgentRuntimeCommand]
+    delivery: Address[DeliveryCommand]
+    scheduler: Address[SchedulerCommand]
+    clock: Clock
+    settings: SessionSettings
+
+    def spawn(
+        self, route: SessionRoute, incarnation: int, router: Address[RouterCommand]
+    ) -> SessionHandle:
+        deps = SessionDeps(
+            route=route,
+            incarnation=incarnation,
+            router=router,
+            store=self.store,
+            runtime=self.runtime,
+            delivery=self.delivery,
+            scheduler=self.scheduler,
+            clock=self.clock,
+            settings=self.settings,
+        )
+        return _ActorHandle(ActorAddress(SessionActor.start(deps)))
+
+
+@dataclass(frozen=True, slots=True)
+class _ActorHandle:
+    address: ActorAddress[SessionCommand]
+
+    def stop(self, timeout: float) -> None:
+        self.address.stop(timeout)
+
+
+class System:
+    """A running gateway: inject messages, run admin commands, stop it."""
+
+    def __init__(self, config: Config, parts: Parts, overrides: SystemOverrides) -> None:
+        """Hold the started parts (use ``start_system``)."""
+        self.config = config
+        self._parts = parts
+        self._overrides = overrides
+        self._stopped = threading.Event()
+        self._stop_lock = threading.Lock()
+        self.admin = AdminCommands(self._admin_handles())
+
+    @property
+    def http_api_url(self) -> str | None:
+        """The HTTP API's base URL, if it runs."""
+        for platform in self._parts.platforms:
+            if isinstance(platform, HttpApiPlatform):
+                return platform.url
+        return None
+
+    @property
+    def embedded(self) -> EmbeddedPlatform:
+        """The first embedded platform given in the overrides."""
+        for platform in self._parts.platforms:
+            if isinstance(platform, EmbeddedPlatform):
+                return platform
+        raise LookupError("no EmbeddedPlatform was given to start_system")
+
+    @property
+    def router(self) -> ActorAddress[RouterCommand]:
+        """The Router's address (embedders and tests)."""
+        return _required(self._parts.router)
+
+    @property
+    def store(self) -> ActorAddress[StoreCommand]:
+        """The Store's address (embedders and tests)."""
+        return _required(self._parts.store)
+
+    @property
+    def runtime(self) -> AgentRuntime:
+        """The AgentRuntime (embedders and tests)."""
+        return _required(self._parts.runtime)
+
+    def inject(self, message: InboundMessage) -> None:
+        """Route ``message`` as if a platform had received it."""
+        self.router.tell(RouteInbound(message=message))
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Wait until ``stop`` has finished."""
+        return self._stopped.wait(timeout)
+
+    def request_stop(self) -> None:
+        """Ask for a graceful stop without waiting for it (``admin stop``)."""
+        if self._overrides.request_stop is not None:
+            self._overrides.request_stop()
+            return
+        threading.Thread(target=self.stop, name="system-stop").start()
+
+    def stop(self) -> None:
+        """Drain and stop everything, within ``gateway.shutdown_timeout`` (idempotent)."""
+        with self._stop_lock:
+            if self._stopped.is_set():
+                return
+            stop_parts(self._parts, self.config.gateway.shutdown_timeout)
+            self._stopped.set()
+
+    def _admin_handles(self) -> AdminHandles:
+        return AdminHandles(
+            router=_required(self._parts.router),
+            store=_required(self._parts.store),
+            delivery=_required(self._parts.delivery),
+            runtime=_required(self._parts.runtime),
+            scheduler=_required(self._parts.scheduler),
+            platforms=tuple(self._parts.platforms),
+            started_at=time.monotonic(),
+            request_stop=self.request_stop,
+            turn_timeout=self.config.gateway.turn_timeout,
+        )
+
+
+def start_system(config: Config, overrides: SystemOverrides | None = None) -> System:
+    """Start the gateway described by ``config``; return it running.
+
+    Raises:
+        StorageError: the state database cannot be opened.
+        PlatformStartError: a platform cannot start (for example, its port is taken).
+    """
+    overrides = overrides or SystemOverrides()
+    clock = overrides.clock or SystemClock()
+    config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    storage = SqliteStorage.open(config.state_db)
+    recent = storage.recent_inbound(clock.now() - DEDUPE_HORIZON)
+    parts = Parts()
+    try:
+        parts.store = ActorAddress(StoreActor.start(storage))
+        parts.scheduler = SchedulerActor()
+        parts.scheduler.start()
+        agent = overrides.agent or _configured_agent(config)
+        parts.runtime = AgentRuntime(
+            RuntimeDeps(
+                agent=agent,
+                clock=clock,
+                max_concurrent_turns=config.gateway.max_concurrent_turns,
+                turn_timeout=config.gateway.turn_timeout,
+            )
+        )
+        parts.runtime.start()
+        parts.platforms = [*_configured_platforms(config), *overrides.platforms]
+        parts.delivery = ActorAddress(DeliveryActor.start(tuple(_link(p) for p in parts.platforms)))
+        spawner = _SessionSpawner(
+            store=parts.store,
+            runtime=parts.runtime.address,
+            delivery=parts.delivery,
+            scheduler=parts.scheduler.address,
+            clock=clock,
+            settings=_session_settings(config, overrides.local_zone),
+        )
+        parts.router = ActorAddress(
+            RouterActor.start(
+                RouterDeps(
+                    sessions=spawner,
+                    store=parts.store,
+                    group_sessions_per_user=config.group_sessions_per_user,
+                    recent_inbound=recent,
+                )
+            )
+        )
+        _start_platforms(parts)
+        system = System(config, parts, overrides)
+        if overrides.admin_socket:
+            parts.admin = AdminServer(config.admin_socket, system.admin)
+            parts.admin.start()
+    except BaseException:
+        stop_parts(parts, ACTOR_STOP_TIMEOUT)
+        raise
+    logger.info("agent: %s", agent.description)
+    return system
+
+
+def _configured_agent(config: Config) -> Agent:
+    model = config.model
+    if model.name is None:
+        return EchoAgent()
+    return OpenAIAgent(
+        OpenAIAgentSettings(
+            model=model.name,
+            base_url=model.base_url or DEFAULT_OPENAI_BASE_URL,
+            api_key=model.api_key.reveal() if model.api_key is not None else None,
+            system_prompt=config.agent.system_prompt,
+            request_timeout=config.gateway.turn_timeout,
+        )
+    )
+
+
+def _configured_platforms(config: Config) -> list[PlatformAdapter]:
+    api = config.api_server
+    if not api.enabled:
+        return []
+    return [
+        HttpApiPlatform(
+            HttpApiSettings(
+                host=api.host,
+                port=api.port,
+                key=api.key.reveal() if api.key is not None else None,
+                model_name=api.model_name,
+                reply_timeout=config.gateway.turn_timeout + REPLY_GRACE_SECONDS,
+            )
+        )
+    ]
+
+
+def _link(platform: PlatformAdapter) -> PlatformLink:
+    return PlatformLink(
+        platform=platform.platform,
+        address=platform.address,
+        max_message_length=platform.max_message_length,
+        streams=isinstance(platform, HttpApiPlatform),
+    )
+
+
+def _session_settings(config: Config, zone: tzinfo | None) -> SessionSettings:
+    reset = config.session_reset
+    rule = None
+    if reset.mode is not ResetMode.NONE:
+        rule = ResetRule(
+            idle=reset.mode in {ResetMode.IDLE, ResetMode.BOTH},
+            daily=reset.mode in {ResetMode.DAILY, ResetMode.BOTH},
+            at_hour=reset.at_hour,
+            idle_minutes=reset.idle_minutes,
+        )
+    return SessionSettings(
+        interrupt=config.busy_input_mode is BusyInputMode.INTERRUPT,
+        reset_rule=rule,
+        local_zone=zone or datetime.now().astimezone().tzinfo or UTC,
+        idle_passivate_seconds=config.gateway.idle_passivate_seconds,
+        history_limit=config.gateway.history_messages,
+    )
+
+
+def _start_platforms(parts: Parts) -> None:
+    router = _required(parts.router)
+    for platform in parts.platforms:
+        platform.start(router)
+
+
+def _required(part: T | None) -> T:
+    if part is None:
+        raise RuntimeError("the system is not fully started")
+    return part

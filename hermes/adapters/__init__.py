@@ -1,0 +1,1 @@
+"""The edges: they import hermes.messages and hermes.config, never hermes.actors."""

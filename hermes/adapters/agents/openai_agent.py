@@ -1,0 +1,195 @@
+"""An agent backed by any OpenAI-compatible chat-completions endpoint.
+
+It sends the system prompt, the session history and the turn's inputs, streams the
+answer when asked to, and turns provider failures into ``AgentError`` texts fit for
+the user (never holding the API key). It keeps no per-session state: every turn
+carries its own ``TurnContext``. The HTTP client is created on first use, on the one
+event loop that runs the turns, and closed by ``aclose``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final, assert_never
+
+import openai
+
+from hermes.adapters.agents._openai_errors import ErrorScene, display_url, redact, user_message
+from hermes.messages.agent import AgentError, TurnContext, TurnResult
+from hermes.messages.values import Role, TokenUsage
+
+if TYPE_CHECKING:
+    from openai.types import CompletionUsage
+    from openai.types.chat import ChatCompletionMessageParam
+
+    from hermes.messages.ports import DeltaSink
+
+logger = logging.getLogger(__name__)
+
+NO_KEY_PLACEHOLDER: Final = "no-key"
+"""Sent as the bearer token when no key is configured; many local servers need none."""
+EMPTY_ANSWER: Final = "(No response generated)"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OpenAIAgentSettings:
+    """How to reach the model, and the instructions every turn starts with."""
+
+    model: str
+    base_url: str
+    """The endpoint's base URL, for example ``https://api.openai.com/v1``."""
+    api_key: str | None
+    """None sends a placeholder: many local servers need no key."""
+    system_prompt: str
+    request_timeout: float = 600.0
+    """Seconds for connecting, and between two pieces of the answer."""
+    max_retries: int = 2
+    """Retries the SDK makes on connection errors, 408, 409, 429 and 5xx."""
+
+
+class OpenAIAgent:
+    """Runs turns against an OpenAI-compatible endpoint (implements ``Agent``).
+
+    Construct it anywhere; use it from one event loop only, the one its first turn
+    runs on, because the HTTP client it creates then is bound to that loop.
+    """
+
+    def __init__(self, settings: OpenAIAgentSettings) -> None:
+        """Keep ``settings``; no I/O and no client until the first turn."""
+        self._settings = settings
+        self._client: openai.AsyncOpenAI | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def description(self) -> str:
+        """The model and endpoint, without the key, for the start-up log and status."""
+        url = display_url(self._settings.base_url)
+        return f"openai-compatible model {self._settings.model} at {url}"
+
+    async def run_turn(self, context: TurnContext, on_delta: DeltaSink | None) -> TurnResult:
+        """Answer ``context.inputs``, streaming partial text to ``on_delta`` if given.
+
+        Raises:
+            AgentError: the provider failed or could not be reached.
+            asyncio.CancelledError: the turn was cancelled; the request is abandoned.
+        """
+        messages = build_messages(self._settings.system_prompt, context)
+        client = self._client_for_this_loop()
+        try:
+            if on_delta is None:
+                text, usage = await self._complete(client, messages)
+            else:
+                text, usage = await self._stream(client, messages, on_delta)
+        except openai.OpenAIError as error:
+            raise self._agent_error(error, context) from None
+        return TurnResult(text=text if text.strip() else EMPTY_ANSWER, usage=usage)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, if a turn ever created it."""
+        client, self._client, self._loop = self._client, None, None
+        if client is not None:
+            await client.close()
+
+    def _client_for_this_loop(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        if self._client is None:
+            settings = self._settings
+            self._client = openai.AsyncOpenAI(
+                base_url=settings.base_url,
+                api_key=settings.api_key or NO_KEY_PLACEHOLDER,
+                timeout=settings.request_timeout,
+                max_retries=settings.max_retries,
+            )
+            self._loop = loop
+        elif loop is not self._loop:
+            # The client's connection pool belongs to the first loop; using it from
+            # another fails in obscure ways deep inside the HTTP library.
+            raise RuntimeError("OpenAIAgent used from a second event loop")
+        return self._client
+
+    async def _complete(
+        self, client: openai.AsyncOpenAI, messages: list[ChatCompletionMessageParam]
+    ) -> tuple[str, TokenUsage]:
+        response = await client.chat.completions.create(
+            model=self._settings.model, messages=messages
+        )
+        text = ""
+        if response.choices:
+            text = response.choices[0].message.content or ""
+        return text, _token_usage(response.usage)
+
+    async def _stream(
+        self,
+        client: openai.AsyncOpenAI,
+        messages: list[ChatCompletionMessageParam],
+        on_delta: DeltaSink,
+    ) -> tuple[str, TokenUsage]:
+        stream = await client.chat.completions.create(
+            model=self._settings.model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        parts: list[str] = []
+        usage = TokenUsage()
+        # The context manager closes the response on cancellation as well.
+        async with stream:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = _token_usage(chunk.usage)
+                for choice in chunk.choices:
+                    piece = choice.delta.content if choice.index == 0 else None
+                    if piece:
+                        parts.append(piece)
+                        on_delta(piece)
+        return "".join(parts), usage
+
+    def _agent_error(self, error: openai.OpenAIError, context: TurnContext) -> AgentError:
+        scene = ErrorScene(
+            base_url=self._settings.base_url,
+            api_key=self._settings.api_key,
+            history_length=len(context.history),
+        )
+        # Logged here, redacted, because the SDK's own text can echo the key; the
+        # original exception is deliberately not chained for the same reason.
+        logger.warning(
+            "model request failed for turn %s: %s",
+            context.turn_id,
+            redact(f"{type(error).__name__}: {error}", self._settings.api_key),
+        )
+        return AgentError(user_message(error, scene))
+
+
+def build_messages(system_prompt: str, context: TurnContext) -> list[ChatCompletionMessageParam]:
+    """The chat messages for one turn: system, then history, then one per input."""
+    system = system_prompt
+    if context.system_prompt:
+        system = f"{system}\n\n{context.system_prompt}" if system else context.system_prompt
+    messages: list[ChatCompletionMessageParam] = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.extend(_message(entry.role, entry.content) for entry in context.history)
+    messages.extend({"role": "user", "content": text} for text in context.inputs)
+    return messages
+
+
+def _message(role: Role, content: str) -> ChatCompletionMessageParam:
+    match role:
+        case Role.SYSTEM:
+            return {"role": "system", "content": content}
+        case Role.USER:
+            return {"role": "user", "content": content}
+        case Role.ASSISTANT:
+            return {"role": "assistant", "content": content}
+        case _:
+            assert_never(role)
+
+
+def _token_usage(usage: CompletionUsage | None) -> TokenUsage:
+    if usage is None:
+        return TokenUsage()
+    return TokenUsage(
+        input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0
+    )

@@ -1,0 +1,1 @@
+"""Durable-state adapters: they import hermes.messages and hermes.config only."""

@@ -1,0 +1,127 @@
+"""The Delivery actor's protocol and the platform adapters' outbound protocol.
+
+Everything the gateway says to a person goes ``DeliverMessage`` -> Delivery -> ``SendOutbound``
+-> the platform adapter, which reports ``OutboundSent`` or ``OutboundFailed`` back to Delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from hermes.messages.address import Address
+from hermes.messages.values import ChatAddress, TokenUsage
+
+
+class OutboundKind(StrEnum):
+    """What an outbound message is, so a platform can present it (HTTP status, formatting)."""
+
+    REPLY = "reply"
+    """The agent's answer."""
+    NOTICE = "notice"
+    """The gateway speaking: command replies, queue notices."""
+    ERROR = "error"
+    """A turn failed; the text says why and what to do."""
+    REJECTED = "rejected"
+    """The message was not taken (queue full, gateway restarting); the sender may retry."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundMessage:
+    """Text for one chat, with what the receiving platform may want to show alongside it."""
+
+    target: ChatAddress
+    text: str
+    kind: OutboundKind = OutboundKind.REPLY
+    in_reply_to: str | None = None
+    """The platform message id this answers, if any."""
+    session_id: str | None = None
+    """The session that produced it (the HTTP API echoes it in X-Hermes-Session-Id)."""
+    usage: TokenUsage | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryFailed:
+    """Sent by Delivery to a ``DeliverMessage.reply_to``: the message did not reach the chat."""
+
+    delivery_id: str
+    reason: str
+
+
+DeliveryEvent = DeliveryFailed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverMessage:
+    """Sent to Delivery by sessions, the scheduler and operators: get this text to that chat."""
+
+    delivery_id: str
+    message: OutboundMessage
+    reply_to: Address[DeliveryEvent] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverDelta:
+    """Sent by the AgentRuntime to Delivery while a turn streams: partial text of the answer."""
+
+    target: ChatAddress
+    in_reply_to: str | None
+    session_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundSent:
+    """Sent by a platform adapter to Delivery: every chunk of a delivery was accepted."""
+
+    delivery_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboundFailed:
+    """Sent by a platform adapter to Delivery: a delivery could not be completed."""
+
+    delivery_id: str
+    reason: str
+    retryable: bool = False
+
+
+PlatformEvent = OutboundSent | OutboundFailed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendOutbound:
+    """Sent by Delivery to a platform adapter: send these chunks, in order, as one message."""
+
+    delivery_id: str
+    message: OutboundMessage
+    chunks: tuple[str, ...]
+    reply_to: Address[PlatformEvent]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SendDelta:
+    """Sent by Delivery to a platform adapter that streams: partial text of a reply."""
+
+    target: ChatAddress
+    in_reply_to: str | None
+    session_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetDeliveryStatus:
+    """Query (ask only, with a timeout): Delivery's counters."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryStatus:
+    """Reply to ``GetDeliveryStatus``."""
+
+    in_flight: int
+    sent: int
+    failed: int
+
+
+DeliveryCommand = DeliverMessage | DeliverDelta | OutboundSent | OutboundFailed | GetDeliveryStatus
+PlatformCommand = SendOutbound | SendDelta

@@ -1,0 +1,84 @@
+"""The SessionActor's protocol: what a session accepts, and the queries it answers.
+
+A SessionActor also accepts the events its collaborators send back to it (``SessionLoaded``,
+``TurnCompleted``, ``TurnFailed``, ``TimerFired``, ``DeliveryFailed``); ``SessionCommand``
+is the whole union.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from hermes.messages.agent import TurnCompleted, TurnFailed
+from hermes.messages.delivery import DeliveryFailed
+from hermes.messages.scheduler import TimerFired
+from hermes.messages.store import SessionLoaded
+from hermes.messages.values import InboundMessage, SessionKey, TokenUsage
+
+
+class ResetReason(StrEnum):
+    """Why a session_id was retired."""
+
+    USER = "user"
+    """/new or /reset."""
+    ADMIN = "admin"
+    """An operator's ``admin reset``."""
+    IDLE = "idle"
+    """The reset policy: no activity for ``idle_minutes``."""
+    DAILY = "daily"
+    """The reset policy: the daily boundary passed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandleUserMessage:
+    """Sent by the Router to a SessionActor: a person's message (text or command) for it."""
+
+    message: InboundMessage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResetSession:
+    """Sent by the Router to a SessionActor: retire the session_id and start a new one."""
+
+    reason: ResetReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PassivateSession:
+    """Sent by the Router to an idle SessionActor: persist, report ``SessionPassivated``, stop."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetSessionStatus:
+    """Query (ask only, with a timeout): the session's state."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStatus:
+    """Reply to ``GetSessionStatus``."""
+
+    session_key: SessionKey
+    session_id: str | None
+    """None until the session has loaded from the Store."""
+    created_at: datetime | None
+    updated_at: datetime | None
+    usage: TokenUsage
+    transcript_length: int
+    running_turn_id: str | None
+    running_since: datetime | None
+    pending_inputs: int
+
+
+SessionCommand = (
+    HandleUserMessage
+    | ResetSession
+    | PassivateSession
+    | GetSessionStatus
+    | SessionLoaded
+    | TurnCompleted
+    | TurnFailed
+    | TimerFired
+    | DeliveryFailed
+)

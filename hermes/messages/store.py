@@ -1,0 +1,126 @@
+"""The Store actor's protocol: loading a session, and the writes it batches into transactions.
+
+Writes are plain facts (``SaveSession``, ``RecordTurn``, ``RecordInbound``); the Store groups
+the writes that arrive together into one transaction (group commit). Reads go through the same
+mailbox, so a reader always sees every write sent before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from hermes.messages.address import Address
+from hermes.messages.values import ChatAddress, ChatMessage, Platform, SessionKey, TokenUsage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionRecord:
+    """The durable entry of one session_key: its current session_id and bookkeeping."""
+
+    session_key: SessionKey
+    session_id: str
+    created_at: datetime
+    updated_at: datetime
+    origin: ChatAddress | None = None
+    """Where the session's last message came from (for status and, later, delivery)."""
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    """Tokens used by the current session_id."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionSnapshot:
+    """What the Store knows of a session when it is activated."""
+
+    record: SessionRecord | None
+    history: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveSession:
+    """Write: the session's entry changed (activation, reset, usage)."""
+
+    record: SessionRecord
+    ended_session_id: str | None = None
+    """A session_id this write retires (a reset), kept with ``end_reason``."""
+    end_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordTurn:
+    """Write: a completed turn's messages, and the entry they update, in one transaction."""
+
+    record: SessionRecord
+    messages: tuple[ChatMessage, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordInbound:
+    """Write: an inbound message was accepted (the journal behind re-delivery dedupe)."""
+
+    platform: Platform
+    message_id: str
+    session_key: SessionKey
+    received_at: datetime
+
+
+StoreWrite = SaveSession | RecordTurn | RecordInbound
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionLoaded:
+    """Sent by the Store to a SessionActor in answer to ``LoadSession``."""
+
+    session_key: SessionKey
+    snapshot: SessionSnapshot
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LoadSession:
+    """Sent by a SessionActor as it activates: read my entry and recent transcript."""
+
+    session_key: SessionKey
+    session_id: str | None
+    """A client-pinned session_id whose transcript to read, instead of the entry's."""
+    history_limit: int
+    reply_to: Address[SessionLoaded]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListSessions:
+    """Query (ask only): session entries, most recently active first."""
+
+    active_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetSessionRecord:
+    """Query (ask only): one session entry, or None."""
+
+    session_key: SessionKey
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetStoreStatus:
+    """Query (ask only): the Store's counters."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreStatus:
+    """Reply to ``GetStoreStatus``."""
+
+    path: str
+    commits: int
+    writes: int
+    pending_writes: int
+
+
+StoreCommand = (
+    SaveSession
+    | RecordTurn
+    | RecordInbound
+    | LoadSession
+    | ListSessions
+    | GetSessionRecord
+    | GetStoreStatus
+)

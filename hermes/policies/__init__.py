@@ -1,0 +1,1 @@
+"""Pure decisions: no threads, no I/O; policies import only hermes.messages."""

@@ -1,0 +1,243 @@
+"""The real RouterActor; sessions and the Store are recording probes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pytest
+
+from hermes.actors.address import ActorAddress
+from hermes.actors.router import RouterActor, RouterDeps
+from hermes.messages.router import (
+    AdminResetSession,
+    GetRouterStatus,
+    RouteInbound,
+    RouterStatus,
+    SessionCrashed,
+    SessionIdle,
+    SessionPassivated,
+)
+from hermes.messages.session import HandleUserMessage, PassivateSession, ResetSession
+from hermes.messages.store import RecordInbound
+from hermes.messages.values import (
+    ChatAddress,
+    ChatType,
+    Conversation,
+    InboundMessage,
+    Platform,
+    Sender,
+    SessionKey,
+)
+from hermes.policies.session_keys import SessionRoute
+from tests.fakes.recording import RecordingAddress
+
+
+@dataclass
+class FakeHandle:
+    address: RecordingAddress
+    stopped: list[float] = field(default_factory=list)
+
+    def stop(self, timeout: float) -> None:
+        self.stopped.append(timeout)
+
+
+class FakeSessions:
+    """A SessionFactory whose sessions are recording probes."""
+
+    def __init__(self) -> None:
+        self.spawned: list[tuple[SessionRoute, int, FakeHandle]] = []
+
+    def spawn(self, route, incarnation, router):
+        del router
+        handle = FakeHandle(RecordingAddress(f"session {route.key} #{incarnation}"))
+        self.spawned.append((route, incarnation, handle))
+        return handle
+
+    def handles(self, key: str) -> list[FakeHandle]:
+        return [h for route, _, h in self.spawned if route.key.value == key]
+
+
+def message(text, *, chat_id="c1", user_id="u1", message_id=None, chat_type=ChatType.DM, **extra):
+    return InboundMessage(
+        message_id=message_id or f"{chat_id}-{text}",
+        origin=ChatAddress(platform=Platform.TELEGRAM, chat_id=chat_id, chat_type=chat_type),
+        sender=Sender(user_id=user_id),
+        text=text,
+        received_at=datetime(2026, 11, 22, tzinfo=UTC),
+        **extra,
+    )
+
+
+@pytest.fixture
+def sessions():
+    return FakeSessions()
+
+
+@pytest.fixture
+def store():
+    return RecordingAddress("store")
+
+
+def start_router(sessions, store, **deps):
+    return ActorAddress(
+        RouterActor.start(
+            RouterDeps(sessions=sessions, store=store, group_sessions_per_user=True, **deps)
+        )
+    )
+
+
+def status(router) -> RouterStatus:
+    return router.ask(GetRouterStatus(), timeout=2.0)
+
+
+DM_KEY = "agent:main:telegram:dm:c1"
+
+
+def test_messages_of_one_chat_go_to_one_session_in_order(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    router.tell(RouteInbound(message=message("b")))
+    router.tell(RouteInbound(message=message("x", chat_id="c2")))
+    assert status(router).live_sessions == 2
+    (handle,) = sessions.handles(DM_KEY)
+    texts = [m.message.text for m in handle.address.of_type(HandleUserMessage)]
+    assert texts == ["a", "b"]
+    assert len(sessions.handles("agent:main:telegram:dm:c2")) == 1
+
+
+def test_group_members_get_sessions_of_their_own(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(
+        RouteInbound(message=message("hi", chat_id="-100", user_id="u1", chat_type=ChatType.GROUP))
+    )
+    router.tell(
+        RouteInbound(message=message("yo", chat_id="-100", user_id="u2", chat_type=ChatType.GROUP))
+    )
+    status(router)
+    keys = sorted(route.key.value for route, _, _ in sessions.spawned)
+    assert keys == ["agent:main:telegram:group:-100:u1", "agent:main:telegram:group:-100:u2"]
+
+
+def test_every_accepted_message_is_journaled(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a", message_id="42")))
+    record = store.expect(RecordInbound)
+    assert (record.platform, record.message_id, record.session_key.value) == (
+        Platform.TELEGRAM,
+        "42",
+        DM_KEY,
+    )
+
+
+def test_a_redelivered_message_is_dropped(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a", message_id="42")))
+    router.tell(RouteInbound(message=message("a", message_id="42")))
+    report = status(router)
+    assert report.duplicates_dropped == 1
+    (handle,) = sessions.handles(DM_KEY)
+    assert len(handle.address.of_type(HandleUserMessage)) == 1
+    assert len(store.of_type(RecordInbound)) == 1
+
+
+def test_ids_journaled_before_a_restart_are_dropped_too(sessions, store):
+    router = start_router(sessions, store, recent_inbound=((Platform.TELEGRAM, "42"),))
+    router.tell(RouteInbound(message=message("a", message_id="42")))
+    assert status(router).duplicates_dropped == 1
+    assert sessions.spawned == []
+
+
+def test_requests_awaiting_a_reply_are_neither_deduped_nor_journaled(sessions, store):
+    router = start_router(sessions, store)
+    request = message(
+        "q", message_id="http-1", awaits_reply=True, conversation=Conversation(session_key="k")
+    )
+    router.tell(RouteInbound(message=request))
+    router.tell(RouteInbound(message=request))
+    assert status(router).duplicates_dropped == 0
+    assert store.messages == []
+    (handle,) = sessions.handles("k")
+    assert len(handle.address.of_type(HandleUserMessage)) == 2
+
+
+def test_idle_session_passivates_and_messages_meanwhile_are_replayed_in_order(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    status(router)
+    (_, incarnation, first) = sessions.spawned[0]
+    router.tell(
+        SessionIdle(session_key=SessionKey(value=DM_KEY), incarnation=incarnation, handled=1)
+    )
+    first.address.expect(PassivateSession)
+    router.tell(RouteInbound(message=message("b")))
+    router.tell(RouteInbound(message=message("c")))
+    report = status(router)
+    assert (report.live_sessions, report.passivating, report.buffered_messages) == (0, 1, 2)
+    assert len(first.address.of_type(HandleUserMessage)) == 1
+    router.tell(SessionPassivated(session_key=SessionKey(value=DM_KEY), incarnation=incarnation))
+    status(router)
+    assert len(sessions.spawned) == 2
+    second = sessions.spawned[1][2]
+    assert [m.message.text for m in second.address.of_type(HandleUserMessage)] == ["b", "c"]
+    assert sessions.spawned[1][1] != incarnation
+
+
+def test_idle_report_is_ignored_while_a_message_is_in_flight(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    router.tell(RouteInbound(message=message("b")))
+    status(router)
+    (_, incarnation, handle) = sessions.spawned[0]
+    router.tell(
+        SessionIdle(session_key=SessionKey(value=DM_KEY), incarnation=incarnation, handled=1)
+    )
+    assert status(router).live_sessions == 1
+    assert handle.address.of_type(PassivateSession) == []
+
+
+def test_a_crashed_session_is_replaced_on_the_next_message(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    status(router)
+    (_, incarnation, _handle) = sessions.spawned[0]
+    router.tell(
+        SessionCrashed(session_key=SessionKey(value=DM_KEY), incarnation=incarnation, error="boom")
+    )
+    assert status(router).crashes == 1
+    router.tell(RouteInbound(message=message("b")))
+    status(router)
+    assert len(sessions.spawned) == 2
+    assert [m.message.text for m in sessions.spawned[1][2].address.of_type(HandleUserMessage)] == [
+        "b"
+    ]
+
+
+def test_a_dead_session_is_reactivated_and_gets_the_message(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    status(router)
+    sessions.spawned[0][2].address.closed = True
+    router.tell(RouteInbound(message=message("b")))
+    status(router)
+    assert len(sessions.spawned) == 2
+    assert [m.message.text for m in sessions.spawned[1][2].address.of_type(HandleUserMessage)] == [
+        "b"
+    ]
+
+
+def test_admin_reset_reaches_the_session(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(AdminResetSession(session_key=SessionKey(value=DM_KEY)))
+    status(router)
+    (handle,) = sessions.handles(DM_KEY)
+    assert handle.address.expect(ResetSession).reason.value == "admin"
+
+
+def test_stopping_the_router_stops_every_session(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    router.tell(RouteInbound(message=message("x", chat_id="c2")))
+    status(router)
+    router.stop(timeout=2.0)
+    assert all(handle.stopped for _, _, handle in sessions.spawned)

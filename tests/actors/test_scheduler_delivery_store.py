@@ -1,0 +1,234 @@
+"""The Scheduler, Delivery and Store actors, each real, with recording collaborators."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from hermes.actors.address import ActorAddress
+from hermes.actors.delivery import DeliveryActor, PlatformLink
+from hermes.actors.scheduler import SchedulerActor
+from hermes.actors.store import StoreActor
+from hermes.adapters.storage.sqlite_store import SqliteStorage
+from hermes.messages.delivery import (
+    DeliverDelta,
+    DeliverMessage,
+    DeliveryFailed,
+    DeliveryStatus,
+    GetDeliveryStatus,
+    OutboundFailed,
+    OutboundMessage,
+    SendDelta,
+    SendOutbound,
+)
+from hermes.messages.scheduler import ArmTimer, CancelTimer, TimerFired
+from hermes.messages.store import (
+    GetStoreStatus,
+    ListSessions,
+    LoadSession,
+    RecordInbound,
+    RecordTurn,
+    SaveSession,
+    SessionLoaded,
+    SessionRecord,
+    StoreCommand,
+)
+from hermes.messages.values import ChatAddress, ChatMessage, Platform, Role, SessionKey
+from tests.fakes.recording import RecordingAddress
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
+
+
+# -- Scheduler ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def scheduler():
+    actor = SchedulerActor()
+    actor.start()
+    yield actor
+    actor.stop(2.0)
+
+
+def test_a_timer_fires_once(scheduler):
+    probe = RecordingAddress()
+    scheduler.address.tell(ArmTimer(key="k", delay_seconds=0.01, reply_to=probe))
+    assert probe.expect(TimerFired).key == "k"
+    assert scheduler.status(2.0).timers == 0
+
+
+def test_rearming_replaces_and_cancelling_forgets(scheduler):
+    probe = RecordingAddress()
+    scheduler.address.tell(ArmTimer(key="replaced", delay_seconds=0.01, reply_to=probe))
+    scheduler.address.tell(ArmTimer(key="replaced", delay_seconds=0.2, reply_to=probe))
+    scheduler.address.tell(ArmTimer(key="cancelled", delay_seconds=0.05, reply_to=probe))
+    scheduler.address.tell(CancelTimer(key="cancelled"))
+    scheduler.address.tell(ArmTimer(key="last", delay_seconds=0.3, reply_to=probe))
+    probe.expect(TimerFired, count=2)
+    assert [m.key for m in probe.messages] == ["replaced", "last"]
+
+
+def test_a_timer_for_a_stopped_actor_is_dropped(scheduler):
+    gone, witness = RecordingAddress("gone"), RecordingAddress("witness")
+    gone.closed = True
+    scheduler.address.tell(ArmTimer(key="a", delay_seconds=0.0, reply_to=gone))
+    scheduler.address.tell(ArmTimer(key="b", delay_seconds=0.01, reply_to=witness))
+    witness.expect(TimerFired)
+
+
+# -- Delivery ----------------------------------------------------------------------------------
+
+
+def outbound(platform: Platform, text: str) -> OutboundMessage:
+    return OutboundMessage(target=ChatAddress(platform=platform, chat_id="c"), text=text)
+
+
+@pytest.fixture
+def platform_probe():
+    return RecordingAddress("platform")
+
+
+@pytest.fixture
+def delivery(platform_probe):
+    links = (
+        PlatformLink(platform=Platform.TELEGRAM, address=platform_probe, max_message_length=100),
+        PlatformLink(
+            platform=Platform.API_SERVER,
+            address=platform_probe,
+            max_message_length=None,
+            streams=True,
+        ),
+    )
+    return ActorAddress(DeliveryActor.start(links))
+
+
+def test_long_text_is_split_at_the_platform_limit_in_order(delivery, platform_probe):
+    text = " ".join(f"word{i}" for i in range(100))
+    delivery.tell(DeliverMessage(delivery_id="d1", message=outbound(Platform.TELEGRAM, text)))
+    send = platform_probe.expect(SendOutbound)
+    assert len(send.chunks) > 1
+    assert all(len(chunk) <= 100 for chunk in send.chunks)
+    assert " ".join(send.chunks).split() == text.split()
+
+
+def test_unknown_platform_is_reported_to_the_requester(delivery):
+    requester = RecordingAddress("requester")
+    delivery.tell(
+        DeliverMessage(
+            delivery_id="d1", message=outbound(Platform.DISCORD, "hi"), reply_to=requester
+        )
+    )
+    failed = requester.expect(DeliveryFailed)
+    assert "discord" in failed.reason
+
+
+def test_a_platform_failure_is_reported_to_the_requester(delivery, platform_probe):
+    requester = RecordingAddress("requester")
+    delivery.tell(
+        DeliverMessage(
+            delivery_id="d1", message=outbound(Platform.TELEGRAM, "hi"), reply_to=requester
+        )
+    )
+    send = platform_probe.expect(SendOutbound)
+    send.reply_to.tell(OutboundFailed(delivery_id="d1", reason="chat not found"))
+    assert requester.expect(DeliveryFailed).reason == "chat not found"
+    status = delivery.ask(GetDeliveryStatus(), timeout=2.0)
+    assert status == DeliveryStatus(in_flight=0, sent=0, failed=1)
+
+
+def test_deltas_go_only_to_platforms_that_stream(delivery, platform_probe):
+    for platform in (Platform.TELEGRAM, Platform.API_SERVER):
+        delivery.tell(
+            DeliverDelta(
+                target=ChatAddress(platform=platform, chat_id="c"),
+                in_reply_to=None,
+                session_id="s",
+                text=platform.value,
+            )
+        )
+    delivery.ask(GetDeliveryStatus(), timeout=2.0)
+    assert [d.text for d in platform_probe.of_type(SendDelta)] == ["api_server"]
+
+
+# -- Store -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def storage(tmp_path):
+    return SqliteStorage.open(tmp_path / "state.db")
+
+
+def record(session_id: str = "s1") -> SessionRecord:
+    return SessionRecord(
+        session_key=SessionKey(value="k"), session_id=session_id, created_at=NOW, updated_at=NOW
+    )
+
+
+class GatedStorage:
+    """Real storage whose first commit waits for the test, so later writes pile up."""
+
+    def __init__(self, inner: SqliteStorage) -> None:
+        self.inner = inner
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def apply(self, writes):
+        self.entered.set()
+        assert self.gate.wait(5.0)
+        self.inner.apply(writes)
+
+
+def test_writes_that_arrive_together_commit_together(storage):
+    gated = GatedStorage(storage)
+    store: ActorAddress[StoreCommand] = ActorAddress(StoreActor.start(gated))
+    store.tell(SaveSession(record=record()))
+    assert gated.entered.wait(2.0)  # the Store is inside its first commit
+    for index in range(20):
+        store.tell(
+            RecordInbound(
+                platform=Platform.TELEGRAM,
+                message_id=str(index),
+                session_key=SessionKey(value="k"),
+                received_at=NOW,
+            )
+        )
+    gated.gate.set()
+    store.ask(GetStoreStatus(), timeout=2.0)
+    status = store.ask(GetStoreStatus(), timeout=2.0)
+    assert (status.writes, status.commits, status.pending_writes) == (21, 2, 0)
+    store.stop(2.0)
+
+
+def test_a_load_sees_every_write_sent_before_it(storage):
+    store: ActorAddress[StoreCommand] = ActorAddress(StoreActor.start(storage))
+    reader = RecordingAddress("session")
+    turn = (ChatMessage(role=Role.USER, content="q"), ChatMessage(role=Role.ASSISTANT, content="a"))
+    store.tell(RecordTurn(record=record(), messages=turn))
+    store.tell(
+        LoadSession(
+            session_key=SessionKey(value="k"), session_id=None, history_limit=10, reply_to=reader
+        )
+    )
+    loaded = reader.expect(SessionLoaded)
+    assert loaded.snapshot.record is not None
+    assert loaded.snapshot.history == turn
+    assert [r.session_id for r in store.ask(ListSessions(), timeout=2.0)] == ["s1"]
+    store.stop(2.0)
+
+
+def test_stopping_commits_what_is_pending(tmp_path):
+    store: ActorAddress[StoreCommand] = ActorAddress(
+        StoreActor.start(SqliteStorage.open(tmp_path / "state.db"))
+    )
+    store.tell(SaveSession(record=record("kept")))
+    store.stop(2.0)
+    reopened = SqliteStorage.open(tmp_path / "state.db")
+    try:
+        assert [r.session_id for r in reopened.list_sessions(None)] == ["kept"]
+    finally:
+        reopened.close()
