@@ -3,7 +3,7 @@
 Sources, highest first: the process environment, ``$HERMES_HOME/.env``, config.yaml,
 the legacy gateway.json, then the dataclass defaults. This is the only module of hermes
 that reads the environment, and only inside ``load_config``: nothing runs at import and
-nothing is written to ``os.environ``. The keys live in ``hermes.config_settings``.
+nothing is written to ``os.environ``. The keys live in ``hermes.config_table``.
 """
 
 from __future__ import annotations
@@ -11,29 +11,41 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Self
+from typing import TYPE_CHECKING, Any, Final
 
 import yaml
 from dotenv import dotenv_values
 from dotenv.variables import parse_variables
 
+from hermes.config_model import (
+    AgentConfig,
+    ApiServerConfig,
+    Config,
+    DiscordConfig,
+    GatewayConfig,
+    HonchoConfig,
+    MemoryConfig,
+    ModelConfig,
+    SessionResetConfig,
+    TelegramConfig,
+)
 from hermes.config_reference import reference_markdown
 from hermes.config_settings import (
     DEFAULT_HOME,
     HOME_ENV,
-    SETTINGS,
     BusyInputMode,
     InvalidValueError,
+    MemoryProviderName,
     ResetMode,
+    ResetOverride,
     Secret,
     Setting,
     describe,
     is_loopback,
-    setting_at,
-    value_at,
 )
+from hermes.config_table import SETTINGS, setting_at
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -44,120 +56,24 @@ __all__ = [
     "BusyInputMode",
     "Config",
     "ConfigError",
+    "DiscordConfig",
     "GatewayConfig",
+    "HonchoConfig",
     "LoadedConfig",
+    "MemoryConfig",
+    "MemoryProviderName",
     "ModelConfig",
     "ResetMode",
+    "ResetOverride",
     "Secret",
     "SessionResetConfig",
+    "TelegramConfig",
     "load_config",
     "resolve_home",
     "settings_reference_markdown",
 ]
 
-DEFAULT_SYSTEM_PROMPT: Final = (
-    "You are Hermes, a helpful assistant people reach through their chat apps. "
-    "Answer clearly and concisely."
-)
 _SECTIONS: Final = frozenset(setting.section for setting in SETTINGS if setting.section)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ApiServerConfig:
-    """The OpenAI-compatible HTTP API."""
-
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = 8642
-    key: Secret | None = None
-    model_name: str = "hermes-agent"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelConfig:
-    """The model the agent calls; no name means the echo agent."""
-
-    name: str | None = None
-    base_url: str | None = None
-    api_key: Secret | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AgentConfig:
-    """How the agent is instructed."""
-
-    system_prompt: str = DEFAULT_SYSTEM_PROMPT
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionResetConfig:
-    """When sessions end by themselves."""
-
-    mode: ResetMode = ResetMode.NONE
-    at_hour: int = 4
-    idle_minutes: int = 1440
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GatewayConfig:
-    """Limits and timeouts of the running gateway (times in seconds)."""
-
-    shutdown_timeout: float = 30.0
-    max_concurrent_turns: int = 1000
-    turn_timeout: float = 1800.0
-    idle_passivate_seconds: float = 600.0
-    history_messages: int = 200
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """The whole configuration; made by ``load_config`` or ``Config.defaults``."""
-
-    home: Path
-    """Data directory: ``--home``, else ``$HERMES_HOME``, else ``~/.hermes``."""
-    api_server: ApiServerConfig = field(default_factory=ApiServerConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    agent: AgentConfig = field(default_factory=AgentConfig)
-    session_reset: SessionResetConfig = field(default_factory=SessionResetConfig)
-    group_sessions_per_user: bool = True
-    busy_input_mode: BusyInputMode = BusyInputMode.INTERRUPT
-    gateway: GatewayConfig = field(default_factory=GatewayConfig)
-    log_level: str = "INFO"
-
-    @classmethod
-    def defaults(cls, home: Path) -> Self:
-        """Every setting at its default, rooted at ``home``."""
-        return cls(home=home)
-
-    @property
-    def state_db(self) -> Path:
-        """The SQLite database of sessions and transcripts."""
-        return self.home / "state.db"
-
-    @property
-    def admin_socket(self) -> Path:
-        """The Unix socket of the admin interface."""
-        return self.home / "admin.sock"
-
-    @property
-    def pid_file(self) -> Path:
-        """The file holding the running gateway's process id."""
-        return self.home / "gateway.pid"
-
-    @property
-    def lock_file(self) -> Path:
-        """The lock that stops a second gateway from using the same home."""
-        return self.home / "gateway.lock"
-
-    @property
-    def log_dir(self) -> Path:
-        """The directory of log files."""
-        return self.home / "logs"
-
-    def secrets(self) -> tuple[str, ...]:
-        """Every configured secret value, for the log redactor."""
-        found = (value_at(self, s.path) for s in SETTINGS if s.secret)
-        return tuple(value.reveal() for value in found if isinstance(value, Secret))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -225,6 +141,7 @@ def load_config(home: Path | None = None, environ: Mapping[str, str] | None = No
                 origins[setting.path] = raw.source
     config = _build(root, changes)
     _check_api_key(config, origins)
+    _check_honcho(config, origins)
     return LoadedConfig(
         config=config,
         warnings=tuple(warning for layer in layers for warning in layer.warnings),
@@ -371,6 +288,21 @@ def _build(home: Path, changes: Mapping[str, Any]) -> Config:
     for section, section_changes in by_section.items():
         top[section] = replace(getattr(config, section), **section_changes)
     return replace(config, **top)
+
+
+def _check_honcho(config: Config, origins: Mapping[str, str]) -> None:
+    honcho = config.honcho
+    if config.memory.provider is not MemoryProviderName.HONCHO:
+        return
+    if honcho.api_key is not None or honcho.base_url is not None:
+        return
+    raise ConfigError(
+        origins.get("memory.provider", "defaults"),
+        "honcho.api_key",
+        "HONCHO_API_KEY, or HONCHO_BASE_URL for a self-hosted Honcho, when memory.provider "
+        "is honcho",
+        "neither",
+    )
 
 
 def _check_api_key(config: Config, origins: Mapping[str, str]) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from hermes.config_settings import DEFAULT_HOME, HOME_ENV, SETTINGS, value_at
+from hermes.config_settings import DEFAULT_HOME, HOME_ENV, value_at
+from hermes.config_table import SETTINGS
 
 
 def reference_markdown(defaults: object) -> str:

@@ -1,22 +1,22 @@
-"""The settings Hermes understands: one table, its value parsers, its reference page.
+"""What a setting is, and the parsers that check its values.
 
-Each ``Setting`` row of ``SETTINGS`` holds a config.yaml path, an environment variable,
-a parser and a meaning. ``hermes.config`` loads from this table and the reference page
-(docs/configuration.md) is rendered from it, so no key is spelled in two places. This
-module is pure: it reads no files and no environment.
+Each ``Setting`` (the rows are in ``hermes.config_table``) holds a config.yaml path, an
+environment variable, a parser and a meaning. This module is pure: it reads no files and no
+environment.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import math
 import re
 import reprlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Final, cast
 
 Parser = Callable[[object], object]
 """Raw value -> setting value (None: unset); raises InvalidValueError if it misfits."""
@@ -113,6 +113,16 @@ def positive_seconds(raw: object) -> float:
     return value
 
 
+def non_negative_seconds(raw: object) -> float:
+    """A finite number of seconds, zero allowed (to turn a delay off)."""
+    if raw in (0, "0"):
+        return 0.0
+    try:
+        return positive_seconds(raw)
+    except InvalidValueError:
+        raise InvalidValueError("a number of seconds >= 0") from None
+
+
 def choice(values: Iterable[str]) -> Parser:
     """A parser for one of ``values`` (any case), e.g. a StrEnum's: returns the item."""
     canonical = {value.casefold(): value for value in values}
@@ -161,6 +171,79 @@ def parse_secret(raw: object) -> Secret | None:
     return Secret(text) if text.strip() else None
 
 
+def parse_id_list(raw: object) -> tuple[str, ...] | None:
+    """Ids or names: a YAML/JSON list, or comma-separated text; empty means unset."""
+    if isinstance(raw, str):
+        items: list[object] = list(raw.split(","))
+    elif isinstance(raw, list):
+        items = raw
+    else:
+        raise InvalidValueError("a list of ids (or comma-separated text)")
+    values: list[str] = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, (str, int)):
+            raise InvalidValueError("a list of ids (or comma-separated text)")
+        text = str(item).strip()
+        if text:
+            values.append(text)
+    return tuple(values) or None
+
+
+def parse_ws_url(raw: object) -> str:
+    """A ws:// or wss:// URL."""
+    if isinstance(raw, str) and raw.casefold().startswith(("ws://", "wss://")):
+        return raw
+    raise InvalidValueError("a URL starting with ws:// or wss://")
+
+
+class MemoryProviderName(StrEnum):
+    """Which long-term memory the sessions use."""
+
+    LOCAL = "local"
+    HONCHO = "honcho"
+    NONE = "none"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResetOverride:
+    """A platform's own reset policy (``session_reset.platforms.<platform>``)."""
+
+    platform: str
+    mode: ResetMode
+    at_hour: int = 4
+    idle_minutes: int = 1440
+
+
+_OVERRIDE_EXPECTED: Final = (
+    "a mapping of platform to {mode, at_hour, idle_minutes} (JSON text in the environment)"
+)
+
+
+def parse_reset_overrides(raw: object) -> tuple[ResetOverride, ...] | None:
+    """Per-platform reset policies: a mapping (YAML/JSON), or JSON text from the environment."""
+    if isinstance(raw, str):
+        if not raw.strip():
+            return None
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise InvalidValueError(_OVERRIDE_EXPECTED) from None
+    if not isinstance(raw, dict):
+        raise InvalidValueError(_OVERRIDE_EXPECTED)
+    return tuple(_reset_override(str(name), value) for name, value in raw.items()) or None
+
+
+def _reset_override(platform: str, value: object) -> ResetOverride:
+    if not isinstance(value, dict) or not set(value) <= {"mode", "at_hour", "idle_minutes"}:
+        raise InvalidValueError(_OVERRIDE_EXPECTED)
+    return ResetOverride(
+        platform=platform.casefold(),
+        mode=ResetMode(cast("str", choice(ResetMode)(value.get("mode", "none")))),
+        at_hour=cast("int", integer(0, 23)(value.get("at_hour", 4))),
+        idle_minutes=cast("int", integer(1)(value.get("idle_minutes", 1440))),
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Setting:
     """One configuration key: how each source spells it and how its value is checked."""
@@ -188,145 +271,6 @@ class Setting:
     def secret(self) -> bool:
         """Whether the value must never be shown, in errors, logs or repr."""
         return self.parse is parse_secret
-
-
-SETTINGS: Final[tuple[Setting, ...]] = (
-    Setting(
-        path="api_server.enabled",
-        env="API_SERVER_ENABLED",
-        parse=parse_bool,
-        meaning="Serve the OpenAI-compatible HTTP API.",
-    ),
-    Setting(
-        path="api_server.host",
-        env="API_SERVER_HOST",
-        parse=parse_non_empty_text,
-        meaning="Address the HTTP API listens on; a non-loopback one needs a key.",
-    ),
-    Setting(
-        path="api_server.port",
-        env="API_SERVER_PORT",
-        parse=integer(0, 65535),
-        meaning="TCP port of the HTTP API (0 picks any free port).",
-    ),
-    Setting(
-        path="api_server.key",
-        env="API_SERVER_KEY",
-        parse=parse_secret,
-        meaning="Bearer token that clients of the HTTP API must send (secret).",
-    ),
-    Setting(
-        path="api_server.model_name",
-        env="API_SERVER_MODEL_NAME",
-        parse=parse_non_empty_text,
-        meaning="Model name the HTTP API reports to its clients.",
-    ),
-    Setting(
-        path="model.name",
-        env="HERMES_MODEL",
-        parse=parse_optional_text,
-        meaning="Model the agent calls; without one, Hermes runs the echo agent.",
-        default_doc="(none: echo agent)",
-        aliases=("model.default",),
-        shorthand=True,
-    ),
-    Setting(
-        path="model.base_url",
-        env="OPENAI_BASE_URL",
-        parse=parse_url,
-        meaning="OpenAI-compatible endpoint of the model.",
-        default_doc="(none: https://api.openai.com/v1 when a model is set)",
-    ),
-    Setting(
-        path="model.api_key",
-        env="OPENAI_API_KEY",
-        parse=parse_secret,
-        meaning="API key for the model endpoint (secret).",
-    ),
-    Setting(
-        path="agent.system_prompt",
-        env="HERMES_SYSTEM_PROMPT",
-        parse=parse_text,
-        meaning="System prompt given to the agent on every turn.",
-    ),
-    Setting(
-        path="session_reset.mode",
-        env="SESSION_RESET_MODE",
-        parse=choice(ResetMode),
-        meaning="When sessions end by themselves: daily, idle, both or none.",
-    ),
-    Setting(
-        path="session_reset.at_hour",
-        env="SESSION_RESET_HOUR",
-        parse=integer(0, 23),
-        meaning="Local hour (0-23) of the daily reset.",
-    ),
-    Setting(
-        path="session_reset.idle_minutes",
-        env="SESSION_IDLE_MINUTES",
-        parse=integer(1),
-        meaning="Minutes without messages after which the idle reset ends a session.",
-    ),
-    Setting(
-        path="group_sessions_per_user",
-        env="GROUP_SESSIONS_PER_USER",
-        parse=parse_bool,
-        meaning="In group chats, give each participant a session of their own.",
-    ),
-    Setting(
-        path="busy_input_mode",
-        env="HERMES_BUSY_INPUT_MODE",
-        parse=choice(BusyInputMode),
-        meaning="A message sent during a turn interrupts it, or queues behind it.",
-    ),
-    Setting(
-        path="gateway.shutdown_timeout",
-        env="HERMES_SHUTDOWN_TIMEOUT",
-        parse=positive_seconds,
-        meaning="Seconds a graceful shutdown may take.",
-    ),
-    Setting(
-        path="gateway.max_concurrent_turns",
-        env="HERMES_MAX_CONCURRENT_TURNS",
-        parse=integer(1),
-        meaning="Agent turns that may run at once, across all sessions.",
-    ),
-    Setting(
-        path="gateway.turn_timeout",
-        env="HERMES_TURN_TIMEOUT",
-        parse=positive_seconds,
-        meaning="Seconds one agent turn may run before it is cancelled.",
-    ),
-    Setting(
-        path="gateway.idle_passivate_seconds",
-        env="HERMES_IDLE_PASSIVATE_SECONDS",
-        parse=positive_seconds,
-        meaning="Idle seconds before a session's actor stops (the session goes on).",
-    ),
-    Setting(
-        path="gateway.history_messages",
-        env="HERMES_HISTORY_MESSAGES",
-        parse=integer(1),
-        meaning="Latest transcript messages sent to the model with each turn.",
-    ),
-    Setting(
-        path="log_level",
-        env="HERMES_LOG_LEVEL",
-        parse=choice(("DEBUG", "INFO", "WARNING", "ERROR")),
-        meaning="Least severe level logged: DEBUG, INFO, WARNING or ERROR.",
-    ),
-)
-"""Every setting, in the order of the reference table."""
-
-
-def setting_at(key: str) -> Setting | None:
-    """The setting a config-file key names: path, alias, or shorthand section."""
-    for setting in SETTINGS:
-        if key in (setting.path, *setting.aliases):
-            return setting
-        if setting.shorthand and key == setting.section:
-            return setting
-    return None
 
 
 def value_at(config: object, path: str) -> object:

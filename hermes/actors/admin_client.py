@@ -111,7 +111,7 @@ def _render_status(result: Mapping[str, object]) -> str:
         lines.append(f"  {item.get('platform')}: {item.get('state')}{detail}")
     lines.append(
         f"Sessions: {sessions.get('live_sessions')} live, "
-        f"{sessions.get('passivating')} passivating, "
+        f"{sessions.get('stopping')} stopping, "
         f"{sessions.get('buffered_messages')} messages buffered"
     )
     running = _list(turns.get("running"))

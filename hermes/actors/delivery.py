@@ -19,19 +19,27 @@ from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.delivery import (
     DeliverDelta,
     DeliverMessage,
+    DeliverToTarget,
     DeliveryCommand,
     DeliveryEvent,
     DeliveryFailed,
     DeliveryStatus,
     GetDeliveryStatus,
+    GetHomeChannels,
     OutboundFailed,
+    OutboundMessage,
     OutboundSent,
     PlatformCommand,
     SendDelta,
     SendOutbound,
+    SetHomeChannel,
+    SetTyping,
 )
-from hermes.messages.values import Platform
+from hermes.messages.ports import Clock
+from hermes.messages.store import SaveHomeChannel, StoreCommand
+from hermes.messages.values import HomeChannel, Platform
 from hermes.policies.chunking import split_message
+from hermes.policies.targets import TargetError, resolve_target
 
 logger = logging.getLogger(__name__)
 
@@ -55,21 +63,34 @@ class _InFlight:
     reply_to: Address[DeliveryEvent] | None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryDeps:
+    """Everything Delivery is started with."""
+
+    links: tuple[PlatformLink, ...]
+    homes: tuple[HomeChannel, ...]
+    """The home channels at start: configured ones, overridden by those chosen with /sethome."""
+    store: Address[StoreCommand]
+    clock: Clock
+
+
 class DeliveryActor(pykka.ThreadingActor):
     """The owner of outbound routing.
 
-    Accepts: ``DeliverMessage``, ``DeliverDelta``, the adapters' ``OutboundSent``/
-        ``OutboundFailed``, ``GetDeliveryStatus``.
-    Emits: ``SendOutbound``/``SendDelta`` to platform adapters; ``DeliveryFailed`` to the
-        requester of a failed delivery.
-    Owns: delivery_id -> in-flight delivery, the platform links, counters.
+    Accepts: ``DeliveryCommand``: messages to send (to an address or a target named in text),
+        streamed deltas, typing indicators, ``/sethome``, the adapters' outcomes, queries.
+    Emits: ``SendOutbound``/``SendDelta``/``SetTyping`` to platform adapters; ``DeliveryFailed``
+        to the requester of a failed delivery; ``SaveHomeChannel`` to the Store.
+    Owns: delivery_id -> in-flight delivery, the platform links, the home channels, counters.
     Lifecycle: started before the Router, stopped after it (so the last replies still go out).
     """
 
-    def __init__(self, links: tuple[PlatformLink, ...]) -> None:
-        """Keep the platform links."""
+    def __init__(self, deps: DeliveryDeps) -> None:
+        """Keep the platform links and home channels."""
         super().__init__()
-        self._links = {link.platform: link for link in links}
+        self._deps = deps
+        self._links = {link.platform: link for link in deps.links}
+        self._homes = {home.platform: home for home in deps.homes}
         self._in_flight: dict[str, _InFlight] = {}
         self._sent = 0
         self._failed = 0
@@ -80,13 +101,18 @@ class DeliveryActor(pykka.ThreadingActor):
         match message:
             case DeliverMessage():
                 self._on_deliver_message(message)
+            case DeliverToTarget():
+                self._on_deliver_to_target(message)
+            case SetHomeChannel():
+                self._on_set_home_channel(message)
+            case GetHomeChannels():
+                return tuple(self._homes.values())
             case DeliverDelta():
                 self._on_deliver_delta(message)
-            case OutboundSent():
-                if self._in_flight.pop(message.delivery_id, None) is not None:
-                    self._sent += 1
-            case OutboundFailed():
-                self._on_outbound_failed(message)
+            case SetTyping():
+                self._on_set_typing(message)
+            case OutboundSent() | OutboundFailed():
+                self._on_outcome(message)
             case GetDeliveryStatus():
                 return DeliveryStatus(
                     in_flight=len(self._in_flight), sent=self._sent, failed=self._failed
@@ -124,6 +150,27 @@ class DeliveryActor(pykka.ThreadingActor):
             del self._in_flight[message.delivery_id]
             self._fail(message.delivery_id, message.reply_to, f"{link.platform} has stopped")
 
+    def _on_deliver_to_target(self, message: DeliverToTarget) -> None:
+        try:
+            address = resolve_target(message.target, self._homes)
+        except TargetError as error:
+            self._fail(message.delivery_id, message.reply_to, str(error))
+            return
+        outbound = OutboundMessage(target=address, text=message.text, kind=message.kind)
+        self._on_deliver_message(
+            DeliverMessage(
+                delivery_id=message.delivery_id, message=outbound, reply_to=message.reply_to
+            )
+        )
+
+    def _on_set_home_channel(self, message: SetHomeChannel) -> None:
+        home = message.home
+        self._homes[home.platform] = home
+        self._deps.store.tell(SaveHomeChannel(home=home, at=self._deps.clock.now()))
+        logger.info(
+            "home channel of %s is now %s (%s)", home.platform, home.address.chat_id, home.name
+        )
+
     def _on_deliver_delta(self, message: DeliverDelta) -> None:
         link = self._links.get(message.target.platform)
         if link is None or not link.streams:
@@ -140,11 +187,23 @@ class DeliveryActor(pykka.ThreadingActor):
         except AddressClosedError:
             logger.debug("delta dropped: %s has stopped", link.platform)
 
-    def _on_outbound_failed(self, message: OutboundFailed) -> None:
+    def _on_set_typing(self, message: SetTyping) -> None:
+        link = self._links.get(message.target.platform)
+        if link is None:
+            return
+        try:
+            link.address.tell(message)
+        except AddressClosedError:
+            logger.debug("typing indicator dropped: %s has stopped", link.platform)
+
+    def _on_outcome(self, message: OutboundSent | OutboundFailed) -> None:
         entry = self._in_flight.pop(message.delivery_id, None)
         if entry is None:
             return
-        self._fail(message.delivery_id, entry.reply_to, message.reason)
+        if isinstance(message, OutboundSent):
+            self._sent += 1
+        else:
+            self._fail(message.delivery_id, entry.reply_to, message.reason)
 
     def _fail(self, delivery_id: str, reply_to: Address[DeliveryEvent] | None, reason: str) -> None:
         self._failed += 1

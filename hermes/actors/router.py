@@ -1,10 +1,10 @@
 """RouterActor: maps each inbound message to the SessionActor of its session_key.
 
-Owns the map session_key -> live session, the buffers of keys whose session is passivating,
-and the inbound dedupe window. Accepts ``RouterCommand``; tells sessions
-``HandleUserMessage``/``ResetSession``/``PassivateSession`` and the Store ``RecordInbound``.
-It is the single writer per key: it marks a key passivating *before* the session stops, so no
-message slips into a stopping actor.
+Owns the map session_key -> live session, the buffers of keys whose session is stopping, the
+inbound dedupe window, and the periodic expiry check. Accepts ``RouterCommand``; tells sessions
+``HandleUserMessage``/``ResetSession``/``ExpireSession``/``HandOver`` and the Store
+``RecordInbound``/``FindExpiredSessions``. It is the single writer per key: once a session says
+it is stopping, nothing more is routed to it, so no message slips into a stopping actor.
 """
 
 from __future__ import annotations
@@ -13,40 +13,48 @@ import logging
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Final, Protocol, assert_never
 
 import pykka
 
 from hermes.actors.address import ActorAddress
 from hermes.messages.address import Address, AddressClosedError
+from hermes.messages.ports import Clock
 from hermes.messages.router import (
     AdminResetSession,
+    ExpireSessions,
     GetRouterStatus,
     RouteInbound,
     RouterCommand,
     RouterStatus,
     SessionCrashed,
-    SessionIdle,
-    SessionPassivated,
+    SessionStopped,
+    SessionStopping,
 )
+from hermes.messages.scheduler import ArmTimer, SchedulerCommand, TimerFired
 from hermes.messages.session import (
+    ExpireSession,
     HandleUserMessage,
-    PassivateSession,
+    HandOver,
     ResetReason,
     ResetSession,
     SessionCommand,
 )
-from hermes.messages.store import RecordInbound, StoreCommand
-from hermes.messages.values import Platform, SessionKey
-from hermes.policies.session_keys import SessionRoute, route_for
+from hermes.messages.store import FindExpiredSessions, RecordInbound, StoreCommand
+from hermes.messages.values import InboundMessage, Platform, SessionKey
+from hermes.policies.authorization import AuthRules, authorize
+from hermes.policies.session_keys import SessionRoute, route_for, route_for_key
+from hermes.policies.sessions import ResetRules
 
 logger = logging.getLogger(__name__)
 
 DEDUPE_WINDOW: Final = 100_000
 """Inbound (platform, message_id) pairs remembered to drop re-deliveries."""
+EXPIRY_TIMER: Final = "router:expiry-check"
 
 DedupeKey = tuple[Platform, str]
-RoutedCommand = HandleUserMessage | ResetSession
+RoutedCommand = HandleUserMessage | ResetSession | ExpireSession
 
 
 class SessionHandle(Protocol):
@@ -73,47 +81,58 @@ class SessionFactory(Protocol):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExpiryCheck:
+    """The periodic check that finalizes sessions expired under the reset policy."""
+
+    rules: ResetRules
+    scheduler: Address[SchedulerCommand]
+    clock: Clock
+    local_zone: tzinfo
+    interval_seconds: float = 300.0
+    batch: int = 20
+    """Sessions asked to end per check, so a backlog never becomes a storm of flush turns."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RouterDeps:
     """Everything the Router is started with."""
 
     sessions: SessionFactory
     store: Address[StoreCommand]
     group_sessions_per_user: bool
+    auth: AuthRules
     recent_inbound: tuple[DedupeKey, ...] = ()
     """Inbound ids already journaled (from the Store at start), so re-deliveries after a
     restart are dropped too."""
+    expiry: ExpiryCheck | None = None
     session_stop_timeout: float = 5.0
 
 
 @dataclass(slots=True)
 class _Live:
     handle: SessionHandle
-    route: SessionRoute
     incarnation: int
-    routed: int = 0
+    buffered: list[tuple[SessionRoute, RoutedCommand]] = field(default_factory=list)
+    """Commands for the key while this session is stopping (replayed to the next one)."""
 
 
 @dataclass(slots=True)
 class _Counters:
     routed: int = 0
     duplicates: int = 0
+    unauthorized: int = 0
     crashes: int = 0
-
-
-@dataclass(slots=True)
-class _Passivating:
-    live: _Live
-    buffered: list[tuple[SessionRoute, RoutedCommand]] = field(default_factory=list)
 
 
 class RouterActor(pykka.ThreadingActor):
     """The owner of the session_key -> SessionActor map.
 
     Accepts: ``RouterCommand``.
-    Emits: ``HandleUserMessage``, ``ResetSession``, ``PassivateSession`` to sessions;
-        ``RecordInbound`` to the Store.
-    Owns: live sessions, passivation buffers, the dedupe window, counters.
-    Lifecycle: started by the System before the platforms; on stop it stops every live session,
+    Emits: ``HandleUserMessage``, ``ResetSession``, ``ExpireSession``, ``HandOver`` to
+        sessions; ``RecordInbound``, ``FindExpiredSessions`` to the Store; ``ArmTimer`` to the
+        Scheduler.
+    Owns: live and stopping sessions (with their buffers), the dedupe window, counters.
+    Lifecycle: started by the System before the platforms; on stop it stops every session,
         one at a time.
     """
 
@@ -122,50 +141,65 @@ class RouterActor(pykka.ThreadingActor):
         super().__init__()
         self._deps = deps
         self._live: dict[SessionKey, _Live] = {}
-        self._passivating: dict[SessionKey, _Passivating] = {}
+        self._stopping: dict[SessionKey, _Live] = {}
         self._seen: OrderedDict[DedupeKey, None] = OrderedDict.fromkeys(deps.recent_inbound)
         self._next_incarnation = 1
         self._counters = _Counters()
         self._self: ActorAddress[RouterCommand] = ActorAddress(self.actor_ref)
 
+    def on_start(self) -> None:
+        """Arm the first expiry check, if any reset rule is in force."""
+        self._arm_expiry_check()
+
     def on_stop(self) -> None:
         """Stop every session, one at a time (each persists what it holds)."""
-        handles = [live.handle for live in self._live.values()]
-        handles += [entry.live.handle for entry in self._passivating.values()]
+        entries = [*self._live.values(), *self._stopping.values()]
         self._live.clear()
-        self._passivating.clear()
-        for handle in handles:
-            handle.stop(self._deps.session_stop_timeout)
-        logger.info("router stopped %d sessions", len(handles))
+        self._stopping.clear()
+        for entry in entries:
+            entry.handle.stop(self._deps.session_stop_timeout)
+        logger.info("router stopped %d sessions", len(entries))
 
     def on_receive(self, message: RouterCommand) -> object:
         """Dispatch one message of the Router's protocol."""
         match message:
             case RouteInbound():
-                self._on_route_inbound(message)
-            case SessionIdle():
-                self._on_session_idle(message)
-            case SessionPassivated():
-                self._on_session_passivated(message)
+                self._on_route_inbound(message.message)
+            case SessionStopping():
+                self._on_session_stopping(message)
+            case SessionStopped():
+                self._on_session_stopped(message)
             case SessionCrashed():
                 self._on_session_crashed(message)
             case AdminResetSession():
-                route = SessionRoute(
-                    key=message.session_key, memory_scope=message.session_key.value
-                )
+                route = route_for_key(message.session_key)
                 self._dispatch(route, ResetSession(reason=ResetReason.ADMIN))
+            case ExpireSessions():
+                for key in message.session_keys:
+                    self._dispatch(route_for_key(key), ExpireSession())
+            case TimerFired():
+                self._on_expiry_check()
             case GetRouterStatus():
                 return self._status()
             case _:
                 assert_never(message)
         return None
 
-    def _on_route_inbound(self, message: RouteInbound) -> None:
-        inbound = message.message
+    def _on_route_inbound(self, inbound: InboundMessage) -> None:
+        verdict = authorize(self._deps.auth, inbound)
+        if not verdict.allowed:
+            self._counters.unauthorized += 1
+            logger.info(
+                "ignored a message from user %s on %s: %s",
+                inbound.sender.user_id,
+                inbound.origin.platform,
+                verdict,
+            )
+            return
         route = route_for(inbound, group_sessions_per_user=self._deps.group_sessions_per_user)
+        # A sender waiting on its connection retries as a new request; chat platforms
+        # re-deliver the same message id, which must not be answered twice.
         if not inbound.awaits_reply:
-            # A sender waiting on its connection retries as a new request; chat platforms
-            # re-deliver the same message id, which must not be answered twice.
             if self._is_duplicate((inbound.origin.platform, inbound.message_id)):
                 self._counters.duplicates += 1
                 logger.info(
@@ -185,22 +219,24 @@ class RouterActor(pykka.ThreadingActor):
         self._counters.routed += 1
         self._dispatch(route, HandleUserMessage(message=inbound))
 
-    def _on_session_idle(self, message: SessionIdle) -> None:
+    def _on_session_stopping(self, message: SessionStopping) -> None:
         live = self._live.get(message.session_key)
         if live is None or live.incarnation != message.incarnation:
             return
-        if live.routed != message.handled:
-            return  # a message is on its way to the session: it is not idle after all
         del self._live[message.session_key]
-        self._passivating[message.session_key] = _Passivating(live=live)
-        live.handle.address.tell(PassivateSession())
+        self._stopping[message.session_key] = live
+        live.handle.address.tell(HandOver())
 
-    def _on_session_passivated(self, message: SessionPassivated) -> None:
-        entry = self._passivating.get(message.session_key)
-        if entry is None or entry.live.incarnation != message.incarnation:
+    def _on_session_stopped(self, message: SessionStopped) -> None:
+        entry = self._stopping.get(message.session_key)
+        if entry is None or entry.incarnation != message.incarnation:
             return
-        del self._passivating[message.session_key]
-        self._replay(entry.buffered)
+        del self._stopping[message.session_key]
+        handed = (
+            (self._route_of(inbound), HandleUserMessage(message=inbound))
+            for inbound in message.handover
+        )
+        self._replay([*handed, *entry.buffered])
 
     def _on_session_crashed(self, message: SessionCrashed) -> None:
         self._counters.crashes += 1
@@ -213,15 +249,26 @@ class RouterActor(pykka.ThreadingActor):
         live = self._live.get(message.session_key)
         if live is not None and live.incarnation == message.incarnation:
             del self._live[message.session_key]
-        entry = self._passivating.get(message.session_key)
-        if entry is not None and entry.live.incarnation == message.incarnation:
-            del self._passivating[message.session_key]
+        entry = self._stopping.get(message.session_key)
+        if entry is not None and entry.incarnation == message.incarnation:
+            del self._stopping[message.session_key]
             self._replay(entry.buffered)
 
+    def _on_expiry_check(self) -> None:
+        expiry = self._deps.expiry
+        if expiry is None:
+            return
+        cutoff = expiry.rules.latest_cutoff(expiry.clock.now(), expiry.local_zone)
+        if cutoff is not None:
+            self._deps.store.tell(
+                FindExpiredSessions(updated_before=cutoff, limit=expiry.batch, reply_to=self._self)
+            )
+        self._arm_expiry_check()
+
     def _dispatch(self, route: SessionRoute, command: RoutedCommand) -> None:
-        entry = self._passivating.get(route.key)
-        if entry is not None:
-            entry.buffered.append((route, command))
+        stopping = self._stopping.get(route.key)
+        if stopping is not None:
+            stopping.buffered.append((route, command))
             return
         live = self._live.get(route.key) or self._activate(route)
         try:
@@ -229,25 +276,38 @@ class RouterActor(pykka.ThreadingActor):
         except AddressClosedError:
             logger.warning("session %s was dead; re-activating it", route.key)
             del self._live[route.key]
-            live = self._activate(route)
-            live.handle.address.tell(command)
-        if isinstance(command, HandleUserMessage):
-            live.routed += 1
+            self._activate(route).handle.address.tell(command)
 
     def _activate(self, route: SessionRoute) -> _Live:
         incarnation = self._next_incarnation
         self._next_incarnation += 1
-        live = _Live(
-            handle=self._deps.sessions.spawn(route, incarnation, self._self),
-            route=route,
-            incarnation=incarnation,
-        )
+        handle = self._deps.sessions.spawn(route, incarnation, self._self)
+        live = _Live(handle=handle, incarnation=incarnation)
         self._live[route.key] = live
         return live
 
-    def _replay(self, buffered: Iterable[tuple[SessionRoute, RoutedCommand]]) -> None:
-        for route, command in buffered:
+    def _replay(self, commands: Iterable[tuple[SessionRoute, RoutedCommand]]) -> None:
+        for route, command in commands:
             self._dispatch(route, command)
+
+    def _route_of(self, inbound: InboundMessage) -> SessionRoute:
+        return route_for(inbound, group_sessions_per_user=self._deps.group_sessions_per_user)
+
+    def _arm_expiry_check(self) -> None:
+        expiry = self._deps.expiry
+        if (
+            expiry is None
+            or expiry.rules.latest_cutoff(expiry.clock.now(), expiry.local_zone) is None
+        ):
+            return
+        try:
+            expiry.scheduler.tell(
+                ArmTimer(
+                    key=EXPIRY_TIMER, delay_seconds=expiry.interval_seconds, reply_to=self._self
+                )
+            )
+        except AddressClosedError:
+            logger.debug("scheduler gone; no more expiry checks")
 
     def _is_duplicate(self, key: DedupeKey) -> bool:
         if key in self._seen:
@@ -260,9 +320,10 @@ class RouterActor(pykka.ThreadingActor):
     def _status(self) -> RouterStatus:
         return RouterStatus(
             live_sessions=len(self._live),
-            passivating=len(self._passivating),
-            buffered_messages=sum(len(entry.buffered) for entry in self._passivating.values()),
+            stopping=len(self._stopping),
+            buffered_messages=sum(len(entry.buffered) for entry in self._stopping.values()),
             routed=self._counters.routed,
             duplicates_dropped=self._counters.duplicates,
+            unauthorized_dropped=self._counters.unauthorized,
             crashes=self._counters.crashes,
         )

@@ -1,9 +1,10 @@
-"""SessionActor: one conversation (one session_key), its transcript and its running turn.
+"""SessionActor: one conversation (one session_key), its transcript, memory and running turn.
 
-Owns the session_id, the transcript cache, token counts, the FIFO of waiting inputs and the
-running turn. Accepts ``SessionCommand``; tells the AgentRuntime ``StartTurn``/``CancelTurn``,
-Delivery ``DeliverMessage``, the Store its writes, the Router lifecycle events. It never runs the
-agent itself, so commands (/stop, /new, /status) are answered at once even mid-turn.
+Owns the session_id, the transcript cache, token counts, the FIFO of waiting inputs, the running
+turn and its memory manager. Accepts ``SessionCommand``; tells the AgentRuntime
+``StartTurn``/``CancelTurn``, Delivery ``DeliverMessage``, the Store its writes, the Router its
+lifecycle. It never runs the agent itself, so commands (/stop, /new, /status) are answered at
+once even mid-turn. How it stops (passivation, the ending protocol) is in ``session_stop``.
 """
 
 from __future__ import annotations
@@ -17,17 +18,21 @@ from typing import assert_never
 
 import pykka
 
+from hermes.actors import session_commands as commands
+from hermes.actors import session_notices as notices
 from hermes.actors.address import ActorAddress
 from hermes.actors.session_state import SessionDeps, SessionState, Turn, TurnStop
+from hermes.actors.session_stop import StopProtocol
 from hermes.messages.address import AddressClosedError
 from hermes.messages.agent import CancelTurn, StartTurn, TurnCompleted, TurnFailed, TurnFailure
 from hermes.messages.delivery import DeliveryFailed, OutboundKind
-from hermes.messages.router import SessionCrashed, SessionIdle, SessionPassivated
-from hermes.messages.scheduler import ArmTimer, CancelTimer, TimerFired
+from hermes.messages.router import SessionCrashed
+from hermes.messages.scheduler import TimerFired
 from hermes.messages.session import (
+    ExpireSession,
     GetSessionStatus,
     HandleUserMessage,
-    PassivateSession,
+    HandOver,
     ResetReason,
     ResetSession,
     SessionCommand,
@@ -46,19 +51,21 @@ logger = logging.getLogger(__name__)
 class _Deferred:
     """A command that arrived before the session finished loading."""
 
-    command: HandleUserMessage | ResetSession
+    command: HandleUserMessage | ResetSession | ExpireSession
 
 
 class SessionActor(pykka.ThreadingActor):
     """The owner of one conversation.
 
-    Accepts: ``SessionCommand`` (user messages, reset, passivation, status, and the events
-        ``SessionLoaded``, ``TurnCompleted``, ``TurnFailed``, ``TimerFired``, ``DeliveryFailed``).
+    Accepts: ``SessionCommand`` (user messages, reset, expiry, hand-over, status, and the
+        events ``SessionLoaded``, ``TurnCompleted``, ``TurnFailed``, ``TimerFired``,
+        ``DeliveryFailed``).
     Emits: ``StartTurn``/``CancelTurn`` to the AgentRuntime, ``DeliverMessage`` to Delivery,
-        writes to the Store, ``SessionIdle``/``SessionPassivated``/``SessionCrashed`` to the Router.
-    Owns: a ``SessionState`` (session_id, transcript, usage, waiting inputs, running turn).
-    Lifecycle: started by the Router on the first message for its key; stops after the Router
-        accepts its ``SessionIdle`` (passivation), at gateway shutdown, or by crashing.
+        writes to the Store, ``SessionStopping``/``SessionStopped``/``SessionCrashed`` to the
+        Router.
+    Owns: a ``SessionState`` (session_id, transcript, usage, inputs, running turn, memory).
+    Lifecycle: started by the Router on the first message for its key; stops when idle
+        (passivation), after its ending protocol, at gateway shutdown, or by crashing.
     """
 
     def __init__(self, deps: SessionDeps) -> None:
@@ -68,7 +75,7 @@ class SessionActor(pykka.ThreadingActor):
         self._state = SessionState(deps)
         self._deferred: deque[_Deferred] = deque()
         self._self: ActorAddress[SessionCommand] = ActorAddress(self.actor_ref)
-        self._timer_key = f"passivate:{deps.route.key}:{deps.incarnation}"
+        self._lifecycle = StopProtocol(self._state, self._self, self._release)
 
     def on_start(self) -> None:
         """Load the session from the Store (or start empty when ephemeral)."""
@@ -76,6 +83,7 @@ class SessionActor(pykka.ThreadingActor):
         if route.ephemeral:
             self._state.load_ephemeral()
             return
+        self._state.memory.open()
         self._deps.store.tell(
             LoadSession(
                 session_key=route.key,
@@ -84,12 +92,19 @@ class SessionActor(pykka.ThreadingActor):
                 reply_to=self._self,
             )
         )
-        self._arm_idle_timer()
+        self._lifecycle.arm_idle_timer()
+
+    def _release(self) -> None:
+        """Stop this actor after the message being handled (never blocks)."""
+        self.actor_ref.stop(block=False)
 
     def on_stop(self) -> None:
-        """Release the timer; tell anyone still waiting that their message was not answered."""
-        self._cancel_idle_timer()
-        self._state.abandon_all(texts.SHUTTING_DOWN, OutboundKind.REJECTED, reply_to=self._self)
+        """Drain memory; tell anyone still waiting that their message was not answered."""
+        held = self._lifecycle.on_actor_stop()
+        notices.abandon_all(self._state, texts.SHUTTING_DOWN, OutboundKind.REJECTED, self._self)
+        for message in held:
+            self._say(message, texts.SHUTTING_DOWN, OutboundKind.REJECTED)
+        self._state.memory.close()
 
     def on_failure(
         self,
@@ -100,8 +115,9 @@ class SessionActor(pykka.ThreadingActor):
         """Report the crash to the Router and tell waiting senders, so nothing is silent."""
         del exception_type, traceback
         logger.error("session %s crashed: %r", self._deps.route.key, exception_value)
-        self._cancel_idle_timer()
-        self._state.abandon_all(texts.CRASHED, OutboundKind.ERROR, reply_to=self._self)
+        self._lifecycle.cancel_idle_timer()
+        notices.abandon_all(self._state, texts.CRASHED, OutboundKind.ERROR, self._self)
+        self._state.memory.close()
         try:
             self._deps.router.tell(
                 SessionCrashed(
@@ -118,8 +134,8 @@ class SessionActor(pykka.ThreadingActor):
         match message:
             case HandleUserMessage():
                 self._on_handle_user_message(message)
-            case ResetSession():
-                self._on_reset_session(message)
+            case ResetSession() | ExpireSession():
+                self._on_end_request(message)
             case SessionLoaded():
                 self._on_session_loaded(message)
             case TurnCompleted():
@@ -127,9 +143,9 @@ class SessionActor(pykka.ThreadingActor):
             case TurnFailed():
                 self._on_turn_failed(message)
             case TimerFired():
-                self._on_timer_fired()
-            case PassivateSession():
-                self._on_passivate_session()
+                self._lifecycle.on_idle_timer()
+            case HandOver():
+                self._lifecycle.on_hand_over()
             case GetSessionStatus():
                 return self._on_get_session_status()
             case DeliveryFailed():
@@ -150,37 +166,45 @@ class SessionActor(pykka.ThreadingActor):
         while self._deferred:
             deferred = self._deferred.popleft().command
             if isinstance(deferred, HandleUserMessage):
-                self._on_handle_user_message(deferred, counted=True)
+                self._on_handle_user_message(deferred)
             else:
-                self._on_reset_session(deferred)
+                self._on_end_request(deferred)
 
-    def _on_handle_user_message(self, message: HandleUserMessage, *, counted: bool = False) -> None:
-        if not counted:
-            self._state.handled += 1
+    def _on_handle_user_message(self, message: HandleUserMessage) -> None:
         self._state.touch()
+        inbound = message.message
         if not self._state.loaded:
             self._deferred.append(_Deferred(command=message))
             return
-        inbound = message.message
-        self._apply_reset_policy(inbound)
+        if self._lifecycle.active:
+            self._lifecycle.hold(inbound)  # the next incarnation answers it
+            return
+        if self._ended_by_policy(inbound):
+            return
         command = parse_command(inbound.text)
         if command is not None:
             self._on_command(command, PendingInput(message=inbound, text=command.args))
             return
         self._accept_input(PendingInput(message=inbound, text=inbound.text))
 
-    def _on_reset_session(self, message: ResetSession) -> None:
+    def _on_end_request(self, message: ResetSession | ExpireSession) -> None:
         if not self._state.loaded:
             self._deferred.append(_Deferred(command=message))
             return
-        if self._deps.route.pinned_session_id is not None or self._deps.route.ephemeral:
-            logger.info("session %s has a client-chosen id; reset ignored", self._deps.route.key)
+        if self._lifecycle.active:
             return
-        self._state.drop_all(texts.RESET_BEFORE_ANSWER, reply_to=self._self)
-        self._state.rotate(message.reason)
-        logger.info("session %s reset (%s)", self._deps.route.key, message.reason)
+        if isinstance(message, ResetSession):
+            commands.reset(self._state, self._lifecycle, message.reason, self._self)
+            return
+        reason = self._state.expiry_reason()
+        if reason is not None and not self._state.busy():
+            self._lifecycle.begin_ending(reason)
+        elif not self._state.busy():
+            self._lifecycle.arm_idle_timer()  # woken only to check: passivate in due course
 
     def _on_turn_completed(self, message: TurnCompleted) -> None:
+        if self._lifecycle.on_turn_event(message):
+            return
         turn = self._state.finish_turn(message.turn_id)
         if turn is None:
             return
@@ -190,6 +214,8 @@ class SessionActor(pykka.ThreadingActor):
         self._after_turn()
 
     def _on_turn_failed(self, message: TurnFailed) -> None:
+        if self._lifecycle.on_turn_event(message):
+            return
         turn = self._state.finish_turn(message.turn_id)
         if turn is None:
             return
@@ -206,28 +232,8 @@ class SessionActor(pykka.ThreadingActor):
                 if cancelled
                 else (message.detail, OutboundKind.ERROR)
             )
-            self._state.tell_each(turn.inputs, text, kind, reply_to=self._self)
+            notices.tell_each(self._state, turn.inputs, text, kind, self._self)
         self._after_turn()
-
-    def _on_timer_fired(self) -> None:
-        if self._state.busy():
-            self._arm_idle_timer()
-            return
-        remaining = self._state.idle_remaining()
-        if remaining > 0:
-            self._arm_idle_timer(remaining)
-            return
-        self._report_idle()
-        self._arm_idle_timer()
-
-    def _on_passivate_session(self) -> None:
-        if self._state.busy():
-            logger.warning("session %s asked to passivate while busy", self._deps.route.key)
-        self._cancel_idle_timer()
-        self._deps.router.tell(
-            SessionPassivated(session_key=self._deps.route.key, incarnation=self._deps.incarnation)
-        )
-        self.actor_ref.stop(block=False)
 
     def _on_get_session_status(self) -> SessionStatus:
         return self._state.status()
@@ -238,7 +244,8 @@ class SessionActor(pykka.ThreadingActor):
         inbound = item.message
         match command.name:
             case CommandName.NEW:
-                self._say(inbound, self._reset_by_user(), OutboundKind.NOTICE)
+                reply = commands.reset(self._state, self._lifecycle, ResetReason.USER, self._self)
+                self._say(inbound, reply, OutboundKind.NOTICE)
             case CommandName.STATUS:
                 self._say(
                     inbound,
@@ -246,9 +253,11 @@ class SessionActor(pykka.ThreadingActor):
                     OutboundKind.NOTICE,
                 )
             case CommandName.STOP:
-                self._say(inbound, self._stop_turn(), OutboundKind.NOTICE)
+                self._say(inbound, commands.stop_turn(self._state), OutboundKind.NOTICE)
             case CommandName.HELP:
                 self._say(inbound, help_text(), OutboundKind.NOTICE)
+            case CommandName.SETHOME:
+                self._say(inbound, commands.set_home(self._state, inbound), OutboundKind.NOTICE)
             case CommandName.QUEUE:
                 if not item.text:
                     self._say(inbound, texts.QUEUE_USAGE, OutboundKind.NOTICE)
@@ -258,27 +267,6 @@ class SessionActor(pykka.ThreadingActor):
                     self._say(inbound, texts.QUEUED, OutboundKind.NOTICE)
             case _:
                 assert_never(command.name)
-
-    def _reset_by_user(self) -> str:
-        if self._deps.route.pinned_session_id is not None:
-            return texts.PINNED_RESET
-        had_history = bool(self._state.history)
-        dropped = self._state.drop_all(texts.RESET_BEFORE_ANSWER, reply_to=self._self)
-        if self._deps.route.ephemeral:
-            return texts.NEW_SESSION
-        self._state.rotate(ResetReason.USER)
-        if dropped:
-            return texts.reset_with_dropped(dropped)
-        return texts.RESET_DONE if had_history else texts.NEW_SESSION
-
-    def _stop_turn(self) -> str:
-        turn = self._state.turn
-        if turn is None:
-            return texts.NOTHING_TO_STOP
-        if turn.stop is not TurnStop.USER:
-            turn.stop = TurnStop.USER
-            self._deps.runtime.tell(CancelTurn(turn_id=turn.turn_id))
-        return texts.STOPPING
 
     # -- inputs and turns -----------------------------------------------------------------------
 
@@ -337,17 +325,21 @@ class SessionActor(pykka.ThreadingActor):
     def _after_turn(self) -> None:
         self._start_next_turn()
         if self._deps.route.ephemeral and not self._state.busy():
-            self._report_idle()
+            self._lifecycle.begin_idle_stop()
 
-    def _apply_reset_policy(self, inbound: InboundMessage) -> None:
+    def _ended_by_policy(self, inbound: InboundMessage) -> bool:
+        """An expired session ends first; the message goes to the fresh one."""
         reason = self._state.expiry_reason()
         if reason is None or self._state.busy():
-            return
-        self._state.rotate(reason)
-        rule = self._deps.settings.reset_rule
+            return False
+        platform = inbound.origin.platform
+        rule = self._deps.settings.reset_rules.for_platform(platform)
         if rule is not None:
             notice = texts.auto_reset(reason, rule.idle_minutes, rule.at_hour)
             self._say(inbound, notice, OutboundKind.NOTICE)
+        self._lifecycle.begin_ending(reason)
+        self._lifecycle.hold(inbound)
+        return True
 
     # -- talking --------------------------------------------------------------------------------
 
@@ -355,32 +347,3 @@ class SessionActor(pykka.ThreadingActor):
         self, to: InboundMessage, text: str, kind: OutboundKind, usage: TokenUsage | None = None
     ) -> None:
         self._state.say(to, text, kind, usage, reply_to=self._self)
-
-    # -- lifecycle ------------------------------------------------------------------------------
-
-    def _report_idle(self) -> None:
-        try:
-            self._deps.router.tell(
-                SessionIdle(
-                    session_key=self._deps.route.key,
-                    incarnation=self._deps.incarnation,
-                    handled=self._state.handled,
-                )
-            )
-        except AddressClosedError:
-            logger.debug("router gone; %s stays until shutdown", self._deps.route.key)
-
-    def _arm_idle_timer(self, delay: float | None = None) -> None:
-        seconds = self._deps.settings.idle_passivate_seconds if delay is None else delay
-        try:
-            self._deps.scheduler.tell(
-                ArmTimer(key=self._timer_key, delay_seconds=seconds, reply_to=self._self)
-            )
-        except AddressClosedError:
-            logger.debug("scheduler gone; no idle timer for %s", self._deps.route.key)
-
-    def _cancel_idle_timer(self) -> None:
-        try:
-            self._deps.scheduler.tell(CancelTimer(key=self._timer_key))
-        except AddressClosedError:
-            logger.debug("scheduler gone; timer of %s dies with it", self._deps.route.key)

@@ -14,15 +14,18 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from enum import Enum
 
+from hermes.actors.session_memory import SessionMemory
 from hermes.messages.address import Address, AddressClosedError
-from hermes.messages.agent import AgentRuntimeCommand, CancelTurn, TurnContext, TurnResult
+from hermes.messages.agent import AgentRuntimeCommand, TurnContext, TurnPurpose, TurnResult
 from hermes.messages.delivery import (
     DeliverMessage,
     DeliveryCommand,
     DeliveryEvent,
     OutboundKind,
     OutboundMessage,
+    SetTyping,
 )
+from hermes.messages.memory import MemoryProvider
 from hermes.messages.ports import Clock
 from hermes.messages.router import RouterCommand
 from hermes.messages.scheduler import SchedulerCommand
@@ -34,13 +37,16 @@ from hermes.messages.store import (
     SessionSnapshot,
     StoreCommand,
 )
-from hermes.messages.values import ChatMessage, InboundMessage, Role, TokenUsage
+from hermes.messages.values import ChatMessage, InboundMessage, Role, Sender, TokenUsage
+from hermes.policies import texts
 from hermes.policies.inputs import PendingInput
 from hermes.policies.session_keys import SessionRoute
-from hermes.policies.sessions import ResetRule, expiry_reason, new_session_id
+from hermes.policies.sessions import ResetRules, expiry_reason, new_session_id
 
 logger = logging.getLogger(__name__)
 
+FLUSH_MIN_MESSAGES = 4
+"""A session with fewer transcript messages has nothing worth a flush turn (as the original)."""
 QUEUED_NOTICE_INTERVAL_SECONDS = 30.0
 """The "still answering" notice goes out at most this often per session (as the original)."""
 
@@ -51,10 +57,13 @@ class SessionSettings:
 
     interrupt: bool
     """``busy_input_mode: interrupt`` (else ``queue``)."""
-    reset_rule: ResetRule | None
+    reset_rules: ResetRules
     local_zone: tzinfo
     idle_passivate_seconds: float
     history_limit: int
+    flush_turn: bool = True
+    """Run the "save what matters" turn when a session with memory ends."""
+    memory_drain_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -70,6 +79,7 @@ class SessionDeps:
     scheduler: Address[SchedulerCommand]
     clock: Clock
     settings: SessionSettings
+    memory: MemoryProvider | None = None
 
 
 class TurnStop(Enum):
@@ -102,10 +112,15 @@ class SessionState:
         self.pending: deque[PendingInput] = deque()
         self.turn: Turn | None = None
         self.loaded = False
-        self.handled = 0
-        """Messages received from the Router (the passivation handshake compares it)."""
+        self.memory = SessionMemory(deps.memory, deps.route, deps.settings.memory_drain_seconds)
+        self.last_sender: Sender | None = None
         self.last_activity = deps.clock.now()
         self._last_queued_notice: datetime | None = None
+
+    @property
+    def deps(self) -> SessionDeps:
+        """The session's collaborators and settings."""
+        return self._deps
 
     # -- loading and identity -------------------------------------------------------------------
 
@@ -141,7 +156,12 @@ class SessionState:
         old = self._require_record()
         now = self._deps.clock.now()
         self.record = replace(
-            old, session_id=new_session_id(now), created_at=now, updated_at=now, usage=TokenUsage()
+            old,
+            session_id=new_session_id(now),
+            created_at=now,
+            updated_at=now,
+            usage=TokenUsage(),
+            memory_flushed=True,
         )
         self.history.clear()
         self._deps.store.tell(
@@ -152,7 +172,8 @@ class SessionState:
 
     def expiry_reason(self) -> ResetReason | None:
         """Why the reset policy retires the current session now, or None."""
-        rule = self._deps.settings.reset_rule
+        platform = self.record.origin.platform if self.record and self.record.origin else None
+        rule = self._deps.settings.reset_rules.for_platform(platform)
         route = self._deps.route
         if rule is None or route.ephemeral or route.pinned_session_id is not None:
             return None
@@ -202,6 +223,8 @@ class SessionState:
             conversation.session_key if conversation else None
         ) or self._deps.route.memory_scope
         self.turn = Turn(turn_id=turn_id, inputs=batch, started_at=self._deps.clock.now())
+        self.last_sender = last.sender
+        self._typing(self.turn, active=True)
         context = TurnContext(
             turn_id=turn_id,
             session_key=self._deps.route.key,
@@ -211,8 +234,30 @@ class SessionState:
             history=history,
             inputs=tuple(item.text for item in batch),
             system_prompt=client.system_prompt if client is not None else None,
+            memory=self.memory.handle_for(last.sender),
         )
         return self.turn, context
+
+    def flush_context(self, turn_id: str) -> TurnContext | None:
+        """The "save what matters" turn of an ending session, or None when there is none."""
+        record = self.record
+        sender = self.last_sender or (record.last_sender if record is not None else None)
+        enough = len(self.history) >= FLUSH_MIN_MESSAGES
+        if not (self._deps.settings.flush_turn and self.memory.enabled and enough):
+            return None
+        if record is None or sender is None or record.origin is None:
+            return None
+        return TurnContext(
+            turn_id=turn_id,
+            session_key=self._deps.route.key,
+            session_id=record.session_id,
+            memory_scope=self._deps.route.memory_scope,
+            origin=record.origin,
+            history=tuple(self.history[-self._deps.settings.history_limit :]),
+            inputs=(texts.FLUSH_PROMPT,),
+            memory=self.memory.handle_for(sender),
+            purpose=TurnPurpose.FLUSH,
+        )
 
     def finish_turn(self, turn_id: str) -> Turn | None:
         """End the running turn if it is ``turn_id``; None for a stale report."""
@@ -221,12 +266,25 @@ class SessionState:
             logger.debug("session %s: stale report for turn %s", self._deps.route.key, turn_id)
             return None
         self.turn = None
+        self._typing(turn, active=False)
         return turn
 
     def abandon_turn(self) -> Turn | None:
         """Forget the running turn (its report will be stale); returns it."""
         turn, self.turn = self.turn, None
+        if turn is not None:
+            self._typing(turn, active=False)
         return turn
+
+    def _typing(self, turn: Turn, *, active: bool) -> None:
+        """The chat sees "typing…" while its turn runs (not a sender waiting on HTTP)."""
+        last = turn.inputs[-1].message
+        if last.awaits_reply:
+            return
+        try:
+            self._deps.delivery.tell(SetTyping(target=last.origin, active=active))
+        except AddressClosedError:
+            logger.debug("delivery gone; no typing indicator for %s", self._deps.route.key)
 
     def record_turn(self, turn: Turn, result: TurnResult) -> None:
         """Append the turn's inputs and answer to the transcript, in one Store write."""
@@ -237,14 +295,19 @@ class SessionState:
         limit = self._deps.settings.history_limit
         if len(self.history) > 2 * limit:
             del self.history[:-limit]
+        last = turn.inputs[-1].message
         self.record = replace(
             record,
             updated_at=self._deps.clock.now(),
             usage=record.usage + result.usage,
-            origin=turn.inputs[-1].message.origin,
+            origin=last.origin,
+            last_sender=last.sender,
+            memory_flushed=False,
         )
         if not self._deps.route.ephemeral:
             self._deps.store.tell(RecordTurn(record=self.record, messages=messages))
+            inputs = tuple(item.text for item in turn.inputs)
+            self.memory.record(record.session_id, last.sender, inputs, result.text)
 
     # -- output ---------------------------------------------------------------------------------
 
@@ -273,56 +336,6 @@ class SessionState:
                 reply_to=reply_to,
             )
         )
-
-    def tell_each(
-        self,
-        inputs: tuple[PendingInput, ...],
-        text: str,
-        kind: OutboundKind,
-        reply_to: Address[DeliveryEvent],
-    ) -> None:
-        """One notice per sender waiting on its own reply, and one for the chat's other inputs."""
-        chat_notice_sent = False
-        for item in inputs:
-            if item.message.awaits_reply:
-                self.say(item.message, text, kind, None, reply_to)
-            elif not chat_notice_sent:
-                self.say(inputs[-1].message, text, kind, None, reply_to)
-                chat_notice_sent = True
-
-    def drop_all(self, text: str, reply_to: Address[DeliveryEvent]) -> int:
-        """Cancel the running turn and drop waiting inputs; returns how many chat inputs went.
-
-        A sender waiting on its own reply (HTTP) is told ``text``; chat inputs are counted for
-        the reply to the command that dropped them.
-        """
-        turn = self.abandon_turn()
-        dropped = tuple(self.pending)
-        self.pending.clear()
-        if turn is not None:
-            self._deps.runtime.tell(CancelTurn(turn_id=turn.turn_id))
-            dropped = turn.inputs + dropped
-        chat_dropped = 0
-        for item in dropped:
-            if item.message.awaits_reply:
-                self.say(item.message, text, OutboundKind.NOTICE, None, reply_to)
-            else:
-                chat_dropped += 1
-        return chat_dropped
-
-    def abandon_all(self, text: str, kind: OutboundKind, reply_to: Address[DeliveryEvent]) -> None:
-        """At a stop or crash: cancel the turn and tell everyone still waiting ``text``."""
-        turn = self.abandon_turn()
-        waiting = tuple(self.pending)
-        self.pending.clear()
-        if turn is not None:
-            try:
-                self._deps.runtime.tell(CancelTurn(turn_id=turn.turn_id))
-            except AddressClosedError:
-                logger.debug("runtime gone while abandoning %s", turn.turn_id)
-            waiting = turn.inputs + waiting
-        if waiting:
-            self.tell_each(waiting, text, kind, reply_to)
 
     def status(self) -> SessionStatus:
         """A snapshot for /status and the admin interface."""

@@ -20,6 +20,7 @@ from hermes.actors.admin import AdminServer
 from hermes.actors.agent_runtime import AgentRuntime
 from hermes.actors.scheduler import SchedulerActor
 from hermes.messages.delivery import DeliveryCommand, GetDeliveryStatus
+from hermes.messages.memory import MemoryProvider
 from hermes.messages.ports import PlatformAdapter
 from hermes.messages.router import RouterCommand
 from hermes.messages.store import StoreCommand
@@ -39,6 +40,7 @@ class Parts:
     delivery: ActorAddress[DeliveryCommand] | None = None
     router: ActorAddress[RouterCommand] | None = None
     platforms: list[PlatformAdapter] = field(default_factory=list)
+    memory: MemoryProvider | None = None
     admin: AdminServer | None = None
 
 
@@ -65,6 +67,8 @@ def stop_parts(parts: Parts, timeout: float) -> None:
     if parts.delivery is not None:
         _drain_delivery(parts.delivery, deadline.left())
         parts.delivery.stop(deadline.left())
+    if parts.memory is not None:
+        parts.memory.close(deadline.left())
     _close_parts(parts, deadline)
 
 

@@ -16,13 +16,16 @@ import pykka
 
 from hermes.actors.address import ActorAddress
 from hermes.messages.ports import StateStorage, StorageError
+from hermes.messages.router import ExpireSessions
 from hermes.messages.store import (
+    FindExpiredSessions,
     GetSessionRecord,
     GetStoreStatus,
     ListSessions,
     LoadSession,
     RecordInbound,
     RecordTurn,
+    SaveHomeChannel,
     SaveSession,
     SessionLoaded,
     SessionSnapshot,
@@ -69,13 +72,15 @@ class StoreActor(pykka.ThreadingActor):
     def on_receive(self, message: StoreCommand | _Commit) -> object:
         """Dispatch one message of the Store's protocol."""
         match message:
-            case SaveSession() | RecordTurn() | RecordInbound():
+            case SaveSession() | RecordTurn() | RecordInbound() | SaveHomeChannel():
                 self._on_write(message)
             case _Commit():
                 self._commit_queued = False
                 self._commit()
             case LoadSession():
                 self._on_load_session(message)
+            case FindExpiredSessions():
+                self._on_find_expired_sessions(message)
             case ListSessions():
                 self._commit()
                 return self._storage.list_sessions(message.active_since)
@@ -104,6 +109,15 @@ class StoreActor(pykka.ThreadingActor):
             logger.exception("could not load session %s; it starts empty", message.session_key)
             snapshot = SessionSnapshot(record=None, history=())
         message.reply_to.tell(SessionLoaded(session_key=message.session_key, snapshot=snapshot))
+
+    def _on_find_expired_sessions(self, message: FindExpiredSessions) -> None:
+        self._commit()
+        try:
+            keys = self._storage.expired_candidates(message.updated_before, message.limit)
+        except StorageError:
+            logger.exception("could not look for expired sessions")
+            return
+        message.reply_to.tell(ExpireSessions(session_keys=keys))
 
     def _on_get_store_status(self) -> StoreStatus:
         return StoreStatus(

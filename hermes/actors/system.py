@@ -10,6 +10,7 @@ and ``__main__`` are the only ones that know concrete adapters.
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -17,25 +18,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final, TypeVar
 
+from hermes.actors import system_wiring as wiring
 from hermes.actors.address import ActorAddress
 from hermes.actors.admin import AdminCommands, AdminHandles, AdminServer
 from hermes.actors.agent_runtime import AgentRuntime, RuntimeDeps
-from hermes.actors.delivery import DeliveryActor, PlatformLink
-from hermes.actors.router import RouterActor, RouterDeps, SessionHandle
+from hermes.actors.delivery import DeliveryActor, DeliveryDeps
+from hermes.actors.router import ExpiryCheck, RouterActor, RouterDeps, SessionHandle
 from hermes.actors.scheduler import SchedulerActor
 from hermes.actors.session import SessionActor
 from hermes.actors.session_state import SessionDeps, SessionSettings
 from hermes.actors.shutdown import Parts, stop_parts
 from hermes.actors.store import StoreActor
-from hermes.adapters.agents.echo_agent import EchoAgent
-from hermes.adapters.agents.openai_agent import OpenAIAgent, OpenAIAgentSettings
 from hermes.adapters.platforms.embedded import EmbeddedPlatform
-from hermes.adapters.platforms.http_api import HttpApiPlatform, HttpApiSettings
+from hermes.adapters.platforms.http_api import HttpApiPlatform
 from hermes.adapters.storage.sqlite_store import SqliteStorage
-from hermes.config import BusyInputMode, Config, ResetMode
+from hermes.config import Config
 from hermes.messages.address import Address
 from hermes.messages.agent import AgentRuntimeCommand
-from hermes.messages.delivery import DeliveryCommand
+from hermes.messages.delivery import DeliverToTarget, DeliveryCommand, DeliveryEvent
+from hermes.messages.memory import MemoryProvider
 from hermes.messages.ports import Agent, Clock, PlatformAdapter
 from hermes.messages.router import RouteInbound, RouterCommand
 from hermes.messages.scheduler import SchedulerCommand
@@ -43,17 +44,13 @@ from hermes.messages.session import SessionCommand
 from hermes.messages.store import StoreCommand
 from hermes.messages.values import InboundMessage
 from hermes.policies.session_keys import SessionRoute
-from hermes.policies.sessions import ResetRule
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 DEDUPE_HORIZON: Final = timedelta(days=2)
 """How far back the journal seeds the Router's dedupe window at start."""
-REPLY_GRACE_SECONDS: Final = 60.0
-"""An HTTP request waits ``turn_timeout`` plus this for its answer (queueing, delivery)."""
 ACTOR_STOP_TIMEOUT: Final = 5.0
 
 
@@ -74,6 +71,8 @@ class SystemOverrides:
     """Extra platforms, such as an ``EmbeddedPlatform``."""
     clock: Clock | None = None
     local_zone: tzinfo | None = None
+    memory: MemoryProvider | None = None
+    """A memory provider to use instead of the configured one."""
     admin_socket: bool = True
     request_stop: Callable[[], None] | None = None
     """Called by ``admin stop``; by default the System stops itself on a new thread."""
@@ -89,6 +88,7 @@ class _SessionSpawner:
     scheduler: Address[SchedulerCommand]
     clock: Clock
     settings: SessionSettings
+    memory: MemoryProvider | None
 
     def spawn(
         self, route: SessionRoute, incarnation: int, router: Address[RouterCommand]
@@ -103,6 +103,7 @@ class _SessionSpawner:
             scheduler=self.scheduler,
             clock=self.clock,
             settings=self.settings,
+            memory=self.memory,
         )
         return _ActorHandle(ActorAddress(SessionActor.start(deps)))
 
@@ -162,6 +163,19 @@ class System:
         """Route ``message`` as if a platform had received it."""
         self.router.tell(RouteInbound(message=message))
 
+    def deliver(
+        self, target: str, text: str, reply_to: Address[DeliveryEvent] | None = None
+    ) -> str:
+        """Send ``text`` to ``target`` (``<platform>`` or ``<platform>:<chat>[:<thread>]``).
+
+        Returns the delivery id; a failure is told to ``reply_to`` as ``DeliveryFailed``.
+        """
+        delivery_id = secrets.token_hex(8)
+        _required(self._parts.delivery).tell(
+            DeliverToTarget(delivery_id=delivery_id, target=target, text=text, reply_to=reply_to)
+        )
+        return delivery_id
+
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Wait until ``stop`` has finished."""
         return self._stopped.wait(timeout)
@@ -212,7 +226,7 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
         parts.store = ActorAddress(StoreActor.start(storage))
         parts.scheduler = SchedulerActor()
         parts.scheduler.start()
-        agent = overrides.agent or _configured_agent(config)
+        agent = overrides.agent or wiring.configured_agent(config)
         parts.runtime = AgentRuntime(
             RuntimeDeps(
                 agent=agent,
@@ -222,15 +236,26 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
             )
         )
         parts.runtime.start()
-        parts.platforms = [*_configured_platforms(config), *overrides.platforms]
-        parts.delivery = ActorAddress(DeliveryActor.start(tuple(_link(p) for p in parts.platforms)))
+        parts.memory = overrides.memory or wiring.memory_provider(config)
+        parts.platforms = [*wiring.configured_platforms(config), *overrides.platforms]
+        parts.delivery = ActorAddress(
+            DeliveryActor.start(
+                DeliveryDeps(
+                    links=tuple(wiring.link(p) for p in parts.platforms),
+                    homes=wiring.home_channels(config, storage.home_channels()),
+                    store=parts.store,
+                    clock=clock,
+                )
+            )
+        )
         spawner = _SessionSpawner(
             store=parts.store,
             runtime=parts.runtime.address,
             delivery=parts.delivery,
             scheduler=parts.scheduler.address,
             clock=clock,
-            settings=_session_settings(config, overrides.local_zone),
+            settings=wiring.session_settings(config, overrides.local_zone),
+            memory=parts.memory,
         )
         parts.router = ActorAddress(
             RouterActor.start(
@@ -238,7 +263,15 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                     sessions=spawner,
                     store=parts.store,
                     group_sessions_per_user=config.group_sessions_per_user,
+                    auth=wiring.auth_rules(config, parts.platforms),
                     recent_inbound=recent,
+                    expiry=ExpiryCheck(
+                        rules=wiring.reset_rules(config),
+                        scheduler=parts.scheduler.address,
+                        clock=clock,
+                        local_zone=wiring.local_zone(overrides.local_zone),
+                        interval_seconds=config.gateway.expiry_check_seconds,
+                    ),
                 )
             )
         )
@@ -251,67 +284,8 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
         stop_parts(parts, ACTOR_STOP_TIMEOUT)
         raise
     logger.info("agent: %s", agent.description)
+    logger.info("memory: %s", parts.memory.description if parts.memory is not None else "none")
     return system
-
-
-def _configured_agent(config: Config) -> Agent:
-    model = config.model
-    if model.name is None:
-        return EchoAgent()
-    return OpenAIAgent(
-        OpenAIAgentSettings(
-            model=model.name,
-            base_url=model.base_url or DEFAULT_OPENAI_BASE_URL,
-            api_key=model.api_key.reveal() if model.api_key is not None else None,
-            system_prompt=config.agent.system_prompt,
-            request_timeout=config.gateway.turn_timeout,
-        )
-    )
-
-
-def _configured_platforms(config: Config) -> list[PlatformAdapter]:
-    api = config.api_server
-    if not api.enabled:
-        return []
-    return [
-        HttpApiPlatform(
-            HttpApiSettings(
-                host=api.host,
-                port=api.port,
-                key=api.key.reveal() if api.key is not None else None,
-                model_name=api.model_name,
-                reply_timeout=config.gateway.turn_timeout + REPLY_GRACE_SECONDS,
-            )
-        )
-    ]
-
-
-def _link(platform: PlatformAdapter) -> PlatformLink:
-    return PlatformLink(
-        platform=platform.platform,
-        address=platform.address,
-        max_message_length=platform.max_message_length,
-        streams=isinstance(platform, HttpApiPlatform),
-    )
-
-
-def _session_settings(config: Config, zone: tzinfo | None) -> SessionSettings:
-    reset = config.session_reset
-    rule = None
-    if reset.mode is not ResetMode.NONE:
-        rule = ResetRule(
-            idle=reset.mode in {ResetMode.IDLE, ResetMode.BOTH},
-            daily=reset.mode in {ResetMode.DAILY, ResetMode.BOTH},
-            at_hour=reset.at_hour,
-            idle_minutes=reset.idle_minutes,
-        )
-    return SessionSettings(
-        interrupt=config.busy_input_mode is BusyInputMode.INTERRUPT,
-        reset_rule=rule,
-        local_zone=zone or datetime.now().astimezone().tzinfo or UTC,
-        idle_passivate_seconds=config.gateway.idle_passivate_seconds,
-        history_limit=config.gateway.history_messages,
-    )
 
 
 def _start_platforms(parts: Parts) -> None:

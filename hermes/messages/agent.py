@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from hermes.messages.address import Address
 from hermes.messages.delivery import DeliverDelta
+from hermes.messages.memory import MemoryHandle
 from hermes.messages.values import ChatAddress, ChatMessage, SessionKey, TokenUsage
 
 
@@ -36,6 +37,16 @@ class TurnFailure(StrEnum):
     """Someone asked (``CancelTurn``): /stop, an interrupting message, a reset, a shutdown."""
 
 
+class TurnPurpose(StrEnum):
+    """What a turn is for."""
+
+    REPLY = "reply"
+    """Answer the user."""
+    FLUSH = "flush"
+    """The session is ending: save what matters with the memory tools; the answer is not shown
+    to anyone and nothing of the turn is written back to memory."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TurnContext:
     """Everything one turn needs, frozen at the moment the session starts it.
@@ -54,6 +65,9 @@ class TurnContext:
     """The user messages this turn answers, oldest first (several after an interrupt)."""
     system_prompt: str | None = None
     """Extra instructions for this turn only (from an HTTP request body); never stored."""
+    memory: MemoryHandle | None = None
+    """This session's memory tools for this turn's user; None without a memory provider."""
+    purpose: TurnPurpose = TurnPurpose.REPLY
 
     def __post_init__(self) -> None:
         if not self.inputs:

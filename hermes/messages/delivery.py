@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hermes.messages.address import Address
-from hermes.messages.values import ChatAddress, TokenUsage
+from hermes.messages.values import ChatAddress, HomeChannel, TokenUsage
 
 
 class OutboundKind(StrEnum):
@@ -58,6 +58,33 @@ class DeliverMessage:
     delivery_id: str
     message: OutboundMessage
     reply_to: Address[DeliveryEvent] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliverToTarget:
+    """Sent to Delivery by operators and embedders: send ``text`` to a target named in text.
+
+    Targets: ``<platform>`` (its home channel) or ``<platform>:<chat_id>[:<thread_id>]``.
+    An unknown or unresolvable target is reported as ``DeliveryFailed``.
+    """
+
+    delivery_id: str
+    target: str
+    text: str
+    kind: OutboundKind = OutboundKind.NOTICE
+    reply_to: Address[DeliveryEvent] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetHomeChannel:
+    """Sent by a SessionActor (``/sethome``) to Delivery: effective at once, and persisted."""
+
+    home: HomeChannel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetHomeChannels:
+    """Query (ask only, with a timeout): the home channels, one per platform at most."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -110,6 +137,19 @@ class SendDelta:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SetTyping:
+    """Sent by a SessionActor to Delivery, and by Delivery on to the platform adapter.
+
+    ``active=True`` when a turn starts for the chat, ``False`` when it ends; the adapter keeps
+    the platform's typing indicator alive in between (it expires after ~5 s on Telegram and
+    Discord) and stops it by itself when it sends to the chat or after a safety limit.
+    """
+
+    target: ChatAddress
+    active: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetDeliveryStatus:
     """Query (ask only, with a timeout): Delivery's counters."""
 
@@ -123,5 +163,15 @@ class DeliveryStatus:
     failed: int
 
 
-DeliveryCommand = DeliverMessage | DeliverDelta | OutboundSent | OutboundFailed | GetDeliveryStatus
-PlatformCommand = SendOutbound | SendDelta
+DeliveryCommand = (
+    DeliverMessage
+    | DeliverToTarget
+    | DeliverDelta
+    | SetTyping
+    | SetHomeChannel
+    | OutboundSent
+    | OutboundFailed
+    | GetDeliveryStatus
+    | GetHomeChannels
+)
+PlatformCommand = SendOutbound | SendDelta | SetTyping

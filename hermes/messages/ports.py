@@ -18,7 +18,7 @@ from hermes.messages.agent import TurnContext, TurnResult
 from hermes.messages.delivery import PlatformCommand
 from hermes.messages.router import RouteInbound
 from hermes.messages.store import SessionRecord, SessionSnapshot, StoreWrite
-from hermes.messages.values import Platform, SessionKey
+from hermes.messages.values import HomeChannel, Platform, SessionKey
 
 DeltaSink = Callable[[str], None]
 """Receives partial answer text while a turn streams; called on the agent's event loop."""
@@ -76,6 +76,17 @@ class StateStorage(Protocol):
 
     def list_sessions(self, active_since: datetime | None) -> tuple[SessionRecord, ...]:
         """Entries updated at or after ``active_since`` (all when None), newest first."""
+        ...
+
+    def expired_candidates(self, updated_before: datetime, limit: int) -> tuple[SessionKey, ...]:
+        """Keys whose current session has unflushed turns, oldest first.
+
+        Only sessions last active before ``updated_before``; at most ``limit`` of them.
+        """
+        ...
+
+    def home_channels(self) -> tuple[HomeChannel, ...]:
+        """The home channels chosen with ``/sethome``, one per platform at most."""
         ...
 
     def recent_inbound(self, since: datetime) -> tuple[tuple[Platform, str], ...]:

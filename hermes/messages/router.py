@@ -1,14 +1,29 @@
-"""The Router's protocol: inbound messages, the session lifecycle events, operator requests.
+"""The Router's protocol: inbound messages, the session lifecycle, operator requests.
 
-The Router alone maps a session_key to its live SessionActor. Sessions tell it when they are
-idle, stopped or crashed; ``incarnation`` tells one activation of a key from the next.
+The Router alone maps a session_key to its live SessionActor. A session that wants to stop
+(idle, or ending after /new, a reset policy or an operator's reset) says ``SessionStopping``;
+the Router then routes nothing more to it, buffers that key's messages, and answers
+``HandOver``; the session finishes its work, returns any message it still holds in
+``SessionStopped`` and stops; the Router replays those, then its buffer, to the next
+incarnation. ``incarnation`` tells one activation of a key from the next.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
+from hermes.messages.scheduler import TimerFired
 from hermes.messages.values import InboundMessage, SessionKey
+
+
+class StopReason(StrEnum):
+    """Why a session stops."""
+
+    IDLE = "idle"
+    """Passivation: the session goes on; its actor is released until the next message."""
+    ENDED = "ended"
+    """The session_id is retired (after the memory flush); the next incarnation starts fresh."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -19,24 +34,25 @@ class RouteInbound:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SessionIdle:
-    """Sent by a SessionActor to the Router: idle long enough to passivate.
+class SessionStopping:
+    """Sent by a SessionActor to the Router: route nothing more to me; answer ``HandOver``."""
 
-    ``handled`` counts the messages the session got from the Router; the Router passivates it
-    only when nothing it routed is still in flight.
+    session_key: SessionKey
+    incarnation: int
+    reason: StopReason
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStopped:
+    """Sent by a SessionActor to the Router: state persisted, actor stopping.
+
+    ``handover`` holds the messages that reached the session after it began to stop, in
+    order; the Router gives them to the next incarnation before anything it buffered.
     """
 
     session_key: SessionKey
     incarnation: int
-    handled: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionPassivated:
-    """Sent by a SessionActor to the Router: state persisted, actor stopping."""
-
-    session_key: SessionKey
-    incarnation: int
+    handover: tuple[InboundMessage, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,6 +72,16 @@ class AdminResetSession:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ExpireSessions:
+    """Sent by the Store to the Router, answering its expiry check: maybe-expired sessions.
+
+    Each is asked (``ExpireSession``) to check its reset policy and, if expired, to end itself.
+    """
+
+    session_keys: tuple[SessionKey, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetRouterStatus:
     """Query (ask only, with a timeout): the Router's counters."""
 
@@ -65,18 +91,21 @@ class RouterStatus:
     """Reply to ``GetRouterStatus``."""
 
     live_sessions: int
-    passivating: int
+    stopping: int
     buffered_messages: int
     routed: int
     duplicates_dropped: int
+    unauthorized_dropped: int
     crashes: int
 
 
 RouterCommand = (
     RouteInbound
-    | SessionIdle
-    | SessionPassivated
+    | SessionStopping
+    | SessionStopped
     | SessionCrashed
     | AdminResetSession
+    | ExpireSessions
+    | TimerFired
     | GetRouterStatus
 )

@@ -27,6 +27,7 @@ class ResetReason(StrEnum):
     """An operator's ``admin reset``."""
     IDLE = "idle"
     """The reset policy: no activity for ``idle_minutes``."""
+
     DAILY = "daily"
     """The reset policy: the daily boundary passed."""
 
@@ -46,8 +47,17 @@ class ResetSession:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PassivateSession:
-    """Sent by the Router to an idle SessionActor: persist, report ``SessionPassivated``, stop."""
+class HandOver:
+    """Sent by the Router to a SessionActor that said ``SessionStopping``.
+
+    Nothing more will be routed to it: it finishes, returns what it holds in
+    ``SessionStopped``, and stops.
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExpireSession:
+    """Sent by the Router to a SessionActor: end yourself if the reset policy says so."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,12 +79,15 @@ class SessionStatus:
     running_turn_id: str | None
     running_since: datetime | None
     pending_inputs: int
+    ending: bool = False
+    """True while the session runs its ending protocol (flush, then stop)."""
 
 
 SessionCommand = (
     HandleUserMessage
     | ResetSession
-    | PassivateSession
+    | HandOver
+    | ExpireSession
     | GetSessionStatus
     | SessionLoaded
     | TurnCompleted

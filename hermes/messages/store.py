@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hermes.messages.address import Address
-from hermes.messages.values import ChatAddress, ChatMessage, Platform, SessionKey, TokenUsage
+from hermes.messages.router import ExpireSessions
+from hermes.messages.values import (
+    ChatAddress,
+    ChatMessage,
+    HomeChannel,
+    Platform,
+    Sender,
+    SessionKey,
+    TokenUsage,
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,6 +35,11 @@ class SessionRecord:
     """Where the session's last message came from (for status and, later, delivery)."""
     usage: TokenUsage = field(default_factory=TokenUsage)
     """Tokens used by the current session_id."""
+    last_sender: Sender | None = None
+    """Who spoke in the session's last turn (the user a flush turn saves memories about)."""
+    memory_flushed: bool = True
+    """False while the session_id has turns its ending has not yet flushed to memory: the
+    periodic expiry check looks only at those, and a finished flush is never run again."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,7 +78,15 @@ class RecordInbound:
     received_at: datetime
 
 
-StoreWrite = SaveSession | RecordTurn | RecordInbound
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveHomeChannel:
+    """Write: a platform's home channel was chosen (``/sethome``)."""
+
+    home: HomeChannel
+    at: datetime
+
+
+StoreWrite = SaveSession | RecordTurn | RecordInbound | SaveHomeChannel
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,6 +106,19 @@ class LoadSession:
     """A client-pinned session_id whose transcript to read, instead of the entry's."""
     history_limit: int
     reply_to: Address[SessionLoaded]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FindExpiredSessions:
+    """Sent by the Router's expiry check: sessions with unflushed turns, long inactive.
+
+    Those last active before ``updated_before``; answered with ``ExpireSessions`` (at most
+    ``limit`` keys).
+    """
+
+    updated_before: datetime
+    limit: int
+    reply_to: Address[ExpireSessions]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +154,9 @@ StoreCommand = (
     SaveSession
     | RecordTurn
     | RecordInbound
+    | SaveHomeChannel
     | LoadSession
+    | FindExpiredSessions
     | ListSessions
     | GetSessionRecord
     | GetStoreStatus

@@ -186,3 +186,16 @@ class InboundMessage:
         if not self.message_id:
             raise ValueError("message_id must not be empty")
         _require_aware("received_at", self.received_at)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HomeChannel:
+    """A platform's home channel: where deliveries addressed to the bare platform go."""
+
+    platform: Platform
+    address: ChatAddress
+    name: str
+
+    def __post_init__(self) -> None:
+        if self.address.platform is not self.platform:
+            raise ValueError("a home channel's address must be on its platform")

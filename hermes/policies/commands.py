@@ -20,6 +20,7 @@ class CommandName(StrEnum):
     STOP = "stop"
     HELP = "help"
     QUEUE = "queue"
+    SETHOME = "sethome"
 
 
 ALIASES: Final[dict[str, CommandName]] = {
@@ -30,6 +31,8 @@ ALIASES: Final[dict[str, CommandName]] = {
     "help": CommandName.HELP,
     "queue": CommandName.QUEUE,
     "q": CommandName.QUEUE,
+    "sethome": CommandName.SETHOME,
+    "set-home": CommandName.SETHOME,
 }
 
 HELP_LINES: Final = (
@@ -37,10 +40,21 @@ HELP_LINES: Final = (
     ("/stop", "stop the answer being written"),
     ("/status", "this conversation's id, age, token use and what is running"),
     ("/queue TEXT, /q TEXT", "answer TEXT after the current answer, without interrupting it"),
+    ("/sethome, /set-home", "make this chat the platform's home channel for deliveries"),
     ("/help", "this list"),
 )
 
-_COMMAND = re.compile(r"^/([A-Za-z0-9_]+)(?:@[A-Za-z0-9_]+)?(?:\s+(.*))?$", re.DOTALL)
+HELP_LINES_BY_NAME: Final = {
+    "new": "Start a fresh conversation",
+    "status": "This conversation's id, age, token use",
+    "stop": "Stop the answer being written",
+    "help": "The commands",
+    "queue": "Answer this after the current answer",
+    "sethome": "Make this chat the home channel",
+}
+"""One line per command for a client's command menu (Telegram's setMyCommands)."""
+
+_COMMAND = re.compile(r"^/([A-Za-z0-9_-]+)(?:@[A-Za-z0-9_]+)?(?:\s+(.*))?$", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,7 +38,7 @@ def route_for(message: InboundMessage, *, group_sessions_per_user: bool) -> Sess
     """The full routing decision for ``message``."""
     conversation = message.conversation
     if conversation is not None and conversation.session_id is not None:
-        key = SessionKey(value=f"{KEY_PREFIX}:api_server:session:{conversation.session_id}")
+        key = SessionKey(value=f"{_PINNED_PREFIX}{conversation.session_id}")
         return SessionRoute(
             key=key,
             pinned_session_id=conversation.session_id,
@@ -67,3 +67,25 @@ def _chat_key(message: InboundMessage, *, group_sessions_per_user: bool) -> str:
     if group_sessions_per_user and message.sender.user_id:
         parts.append(message.sender.user_id)
     return ":".join(parts)
+
+
+_PINNED_PREFIX = f"{KEY_PREFIX}:api_server:session:"
+
+
+def route_for_key(key: SessionKey) -> SessionRoute:
+    """The route of a session known only by its key (operator resets, expiry checks)."""
+    if key.value.startswith(_PINNED_PREFIX):
+        session_id = key.value.removeprefix(_PINNED_PREFIX)
+        return SessionRoute(key=key, pinned_session_id=session_id, memory_scope=key.value)
+    return SessionRoute(key=key, memory_scope=key.value)
+
+
+def platform_of_key(key: SessionKey) -> Platform | None:
+    """The platform a derived key names (``agent:main:<platform>:...``), if any."""
+    parts = key.value.split(":", 3)
+    if len(parts) < 3 or f"{parts[0]}:{parts[1]}" != KEY_PREFIX:  # noqa: PLR2004
+        return None
+    try:
+        return Platform(parts[2])
+    except ValueError:
+        return None

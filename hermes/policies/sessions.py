@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from hermes.messages.session import ResetReason
+from hermes.messages.values import Platform
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,6 +23,37 @@ class ResetRule:
     daily: bool
     at_hour: int
     idle_minutes: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResetRules:
+    """The reset policy: a default rule and per-platform overrides (None: never reset)."""
+
+    default: ResetRule | None = None
+    platforms: tuple[tuple[Platform, ResetRule | None], ...] = ()
+
+    def for_platform(self, platform: Platform | None) -> ResetRule | None:
+        """The rule a session on ``platform`` follows."""
+        for candidate, rule in self.platforms:
+            if candidate is platform:
+                return rule
+        return self.default
+
+    def latest_cutoff(self, now: datetime, local_zone: tzinfo) -> datetime | None:
+        """A session last active before this may have expired under some rule (None: none can)."""
+        rules = [rule for rule in (self.default, *(r for _, r in self.platforms)) if rule]
+        cutoffs = [cutoff(rule, now, local_zone) for rule in rules]
+        return max(cutoffs) if cutoffs else None
+
+
+def cutoff(rule: ResetRule, now: datetime, local_zone: tzinfo) -> datetime:
+    """Sessions last active before this have expired under ``rule``."""
+    candidates = []
+    if rule.idle:
+        candidates.append(now - timedelta(minutes=rule.idle_minutes))
+    if rule.daily:
+        candidates.append(_last_boundary(now, rule.at_hour, local_zone))
+    return max(candidates) if candidates else now - timedelta(days=36500)
 
 
 def new_session_id(now: datetime, token: str | None = None) -> str:

@@ -34,6 +34,20 @@ SHUTTING_DOWN: Final = (
     "Please send it again in a minute."
 )
 RESET_BEFORE_ANSWER: Final = "The session was reset before this message was answered."
+FLUSH_PROMPT: Final = (
+    "[System: this conversation is ending and its context will be cleared. Look back over it "
+    "and save what will matter later (facts about the user, preferences, decisions, open "
+    "threads) with the memory tools. Do not answer the user; when you are done, stop.]"
+)
+NO_HOME_HERE: Final = (
+    "The HTTP API has no home channel: send /sethome in the Telegram or Discord chat that "
+    "should receive deliveries."
+)
+
+
+def home_set(name: str) -> str:
+    """The /sethome reply."""
+    return f"✅ Home channel set to {name}. Deliveries to this platform now come here."
 
 
 def queue_full(limit: int) -> str:

@@ -30,7 +30,7 @@ from hermes.messages.values import (
     TokenUsage,
 )
 from hermes.policies.session_keys import SessionRoute, route_for
-from hermes.policies.sessions import ResetRule
+from hermes.policies.sessions import ResetRule, ResetRules
 from tests.fakes.recording import FakeClock, RecordingAddress
 
 KEY = SessionKey(value="agent:main:embedded:dm:chat-1")
@@ -40,7 +40,7 @@ ORIGIN = ChatAddress(platform=Platform.EMBEDDED, chat_id="chat-1")
 def settings(*, interrupt: bool = True, reset_rule: ResetRule | None = None) -> SessionSettings:
     return SessionSettings(
         interrupt=interrupt,
-        reset_rule=reset_rule,
+        reset_rules=ResetRules(default=reset_rule),
         local_zone=UTC,
         idle_passivate_seconds=600.0,
         history_limit=50,
@@ -65,6 +65,7 @@ class Harness:
         route: SessionRoute | None = None,
         session_settings: SessionSettings | None = None,
         incarnation: int = 1,
+        memory: object | None = None,
     ) -> ActorAddress[SessionCommand]:
         deps = SessionDeps(
             route=route or SessionRoute(key=KEY, memory_scope=KEY.value),
@@ -76,6 +77,7 @@ class Harness:
             scheduler=self.scheduler,
             clock=self.clock,
             settings=session_settings or settings(),
+            memory=memory,  # type: ignore[arg-type]
         )
         self.session = ActorAddress(SessionActor.start(deps))
         return self.session

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hermes.actors.address import ActorAddress
-from hermes.actors.router import RouterActor, RouterDeps
+from hermes.actors.router import ExpiryCheck, RouterActor, RouterDeps
 from hermes.messages.router import (
     AdminResetSession,
+    ExpireSessions,
     GetRouterStatus,
     RouteInbound,
     RouterStatus,
     SessionCrashed,
-    SessionIdle,
-    SessionPassivated,
+    SessionStopped,
+    SessionStopping,
+    StopReason,
 )
-from hermes.messages.session import HandleUserMessage, PassivateSession, ResetSession
-from hermes.messages.store import RecordInbound
+from hermes.messages.scheduler import ArmTimer, TimerFired
+from hermes.messages.session import ExpireSession, HandleUserMessage, HandOver, ResetSession
+from hermes.messages.store import FindExpiredSessions, RecordInbound
 from hermes.messages.values import (
     ChatAddress,
     ChatType,
@@ -29,8 +32,10 @@ from hermes.messages.values import (
     Sender,
     SessionKey,
 )
+from hermes.policies.authorization import AuthRules, PlatformRules
 from hermes.policies.session_keys import SessionRoute
-from tests.fakes.recording import RecordingAddress
+from hermes.policies.sessions import ResetRule, ResetRules
+from tests.fakes.recording import FakeClock, RecordingAddress
 
 
 @dataclass
@@ -82,7 +87,13 @@ def store():
 def start_router(sessions, store, **deps):
     return ActorAddress(
         RouterActor.start(
-            RouterDeps(sessions=sessions, store=store, group_sessions_per_user=True, **deps)
+            RouterDeps(
+                sessions=sessions,
+                store=store,
+                group_sessions_per_user=True,
+                auth=deps.pop("auth", AuthRules(allow_all=True)),
+                **deps,
+            )
         )
     )
 
@@ -161,39 +172,50 @@ def test_requests_awaiting_a_reply_are_neither_deduped_nor_journaled(sessions, s
     assert len(handle.address.of_type(HandleUserMessage)) == 2
 
 
-def test_idle_session_passivates_and_messages_meanwhile_are_replayed_in_order(sessions, store):
+def test_a_stopping_session_gets_nothing_more_and_its_key_is_replayed_in_order(sessions, store):
     router = start_router(sessions, store)
     router.tell(RouteInbound(message=message("a")))
     status(router)
     (_, incarnation, first) = sessions.spawned[0]
-    router.tell(
-        SessionIdle(session_key=SessionKey(value=DM_KEY), incarnation=incarnation, handled=1)
-    )
-    first.address.expect(PassivateSession)
+    key = SessionKey(value=DM_KEY)
+    router.tell(SessionStopping(session_key=key, incarnation=incarnation, reason=StopReason.IDLE))
+    first.address.expect(HandOver)
     router.tell(RouteInbound(message=message("b")))
     router.tell(RouteInbound(message=message("c")))
     report = status(router)
-    assert (report.live_sessions, report.passivating, report.buffered_messages) == (0, 1, 2)
-    assert len(first.address.of_type(HandleUserMessage)) == 1
-    router.tell(SessionPassivated(session_key=SessionKey(value=DM_KEY), incarnation=incarnation))
+    assert (report.live_sessions, report.stopping, report.buffered_messages) == (0, 1, 2)
+    assert [m.message.text for m in first.address.of_type(HandleUserMessage)] == ["a"]
+    late = message("late")
+    router.tell(SessionStopped(session_key=key, incarnation=incarnation, handover=(late,)))
     status(router)
     assert len(sessions.spawned) == 2
     second = sessions.spawned[1][2]
-    assert [m.message.text for m in second.address.of_type(HandleUserMessage)] == ["b", "c"]
+    texts = [m.message.text for m in second.address.of_type(HandleUserMessage)]
+    assert texts == ["late", "b", "c"]  # what the old one held first, then the buffer
     assert sessions.spawned[1][1] != incarnation
 
 
-def test_idle_report_is_ignored_while_a_message_is_in_flight(sessions, store):
+def test_a_stopped_session_with_nothing_to_replay_is_not_reactivated(sessions, store):
     router = start_router(sessions, store)
     router.tell(RouteInbound(message=message("a")))
-    router.tell(RouteInbound(message=message("b")))
     status(router)
-    (_, incarnation, handle) = sessions.spawned[0]
-    router.tell(
-        SessionIdle(session_key=SessionKey(value=DM_KEY), incarnation=incarnation, handled=1)
-    )
+    (_, incarnation, _handle) = sessions.spawned[0]
+    key = SessionKey(value=DM_KEY)
+    router.tell(SessionStopping(session_key=key, incarnation=incarnation, reason=StopReason.ENDED))
+    router.tell(SessionStopped(session_key=key, incarnation=incarnation))
+    report = status(router)
+    assert (report.live_sessions, report.stopping) == (0, 0)
+    assert len(sessions.spawned) == 1
+
+
+def test_stale_stopping_reports_are_ignored(sessions, store):
+    router = start_router(sessions, store)
+    router.tell(RouteInbound(message=message("a")))
+    status(router)
+    key = SessionKey(value=DM_KEY)
+    router.tell(SessionStopping(session_key=key, incarnation=999, reason=StopReason.IDLE))
     assert status(router).live_sessions == 1
-    assert handle.address.of_type(PassivateSession) == []
+    assert sessions.spawned[0][2].address.of_type(HandOver) == []
 
 
 def test_a_crashed_session_is_replaced_on_the_next_message(sessions, store):
@@ -241,3 +263,49 @@ def test_stopping_the_router_stops_every_session(sessions, store):
     status(router)
     router.stop(timeout=2.0)
     assert all(handle.stopped for _, _, handle in sessions.spawned)
+
+
+def test_unlisted_users_are_ignored_and_counted(sessions, store):
+    rules = AuthRules(
+        platforms=(PlatformRules(platform=Platform.TELEGRAM, allowed_users=frozenset({"u1"})),)
+    )
+    router = start_router(sessions, store, auth=rules)
+    router.tell(RouteInbound(message=message("hi", user_id="u1")))
+    router.tell(RouteInbound(message=message("hi", chat_id="c2", user_id="intruder")))
+    report = status(router)
+    assert report.unauthorized_dropped == 1
+    assert [route.key.value for route, _, _ in sessions.spawned] == [DM_KEY]
+    assert [m.message_id for m in store.of_type(RecordInbound)] == ["c1-hi"]
+
+
+def test_the_expiry_check_asks_the_store_and_wakes_expired_sessions(sessions, store):
+    scheduler = RecordingAddress("scheduler")
+    clock = FakeClock()
+    expiry = ExpiryCheck(
+        rules=ResetRules(default=ResetRule(idle=True, daily=False, at_hour=4, idle_minutes=60)),
+        scheduler=scheduler,
+        clock=clock,
+        local_zone=UTC,
+        interval_seconds=30,
+        batch=7,
+    )
+    router = start_router(sessions, store, expiry=expiry)
+    arm = scheduler.expect(ArmTimer)
+    assert arm.delay_seconds == 30
+    router.tell(TimerFired(key=arm.key))
+    find = store.expect(FindExpiredSessions)
+    assert find.updated_before == clock.now() - timedelta(minutes=60)
+    assert find.limit == 7
+    scheduler.expect(ArmTimer, count=2)
+    router.tell(ExpireSessions(session_keys=(SessionKey(value=DM_KEY),)))
+    status(router)
+    (handle,) = sessions.handles(DM_KEY)
+    handle.address.expect(ExpireSession)
+
+
+def test_no_expiry_check_without_a_reset_policy(sessions, store):
+    scheduler = RecordingAddress("scheduler")
+    expiry = ExpiryCheck(rules=ResetRules(), scheduler=scheduler, clock=FakeClock(), local_zone=UTC)
+    router = start_router(sessions, store, expiry=expiry)
+    status(router)
+    assert scheduler.messages == []

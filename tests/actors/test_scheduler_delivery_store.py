@@ -8,20 +8,24 @@ from datetime import UTC, datetime
 import pytest
 
 from hermes.actors.address import ActorAddress
-from hermes.actors.delivery import DeliveryActor, PlatformLink
+from hermes.actors.delivery import DeliveryActor, DeliveryDeps, PlatformLink
 from hermes.actors.scheduler import SchedulerActor
 from hermes.actors.store import StoreActor
 from hermes.adapters.storage.sqlite_store import SqliteStorage
 from hermes.messages.delivery import (
     DeliverDelta,
     DeliverMessage,
+    DeliverToTarget,
     DeliveryFailed,
     DeliveryStatus,
     GetDeliveryStatus,
+    GetHomeChannels,
     OutboundFailed,
     OutboundMessage,
     SendDelta,
     SendOutbound,
+    SetHomeChannel,
+    SetTyping,
 )
 from hermes.messages.scheduler import ArmTimer, CancelTimer, TimerFired
 from hermes.messages.store import (
@@ -30,13 +34,14 @@ from hermes.messages.store import (
     LoadSession,
     RecordInbound,
     RecordTurn,
+    SaveHomeChannel,
     SaveSession,
     SessionLoaded,
     SessionRecord,
     StoreCommand,
 )
-from hermes.messages.values import ChatAddress, ChatMessage, Platform, Role, SessionKey
-from tests.fakes.recording import RecordingAddress
+from hermes.messages.values import ChatAddress, ChatMessage, HomeChannel, Platform, Role, SessionKey
+from tests.fakes.recording import FakeClock, RecordingAddress
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 
@@ -90,8 +95,20 @@ def platform_probe():
     return RecordingAddress("platform")
 
 
+HOME = HomeChannel(
+    platform=Platform.TELEGRAM,
+    address=ChatAddress(platform=Platform.TELEGRAM, chat_id="-100home"),
+    name="Home",
+)
+
+
 @pytest.fixture
-def delivery(platform_probe):
+def delivery_store():
+    return RecordingAddress("store")
+
+
+@pytest.fixture
+def delivery(platform_probe, delivery_store):
     links = (
         PlatformLink(platform=Platform.TELEGRAM, address=platform_probe, max_message_length=100),
         PlatformLink(
@@ -101,7 +118,8 @@ def delivery(platform_probe):
             streams=True,
         ),
     )
-    return ActorAddress(DeliveryActor.start(links))
+    deps = DeliveryDeps(links=links, homes=(HOME,), store=delivery_store, clock=FakeClock())
+    return ActorAddress(DeliveryActor.start(deps))
 
 
 def test_long_text_is_split_at_the_platform_limit_in_order(delivery, platform_probe):
@@ -150,6 +168,46 @@ def test_deltas_go_only_to_platforms_that_stream(delivery, platform_probe):
         )
     delivery.ask(GetDeliveryStatus(), timeout=2.0)
     assert [d.text for d in platform_probe.of_type(SendDelta)] == ["api_server"]
+
+
+def test_a_target_resolves_to_the_home_channel_or_an_explicit_chat(delivery, platform_probe):
+    delivery.tell(DeliverToTarget(delivery_id="d1", target="telegram", text="to home"))
+    delivery.tell(DeliverToTarget(delivery_id="d2", target="Telegram:-100AbC:7", text="to topic"))
+    delivery.ask(GetDeliveryStatus(), timeout=2.0)
+    sends = platform_probe.of_type(SendOutbound)
+    assert [(s.message.target.chat_id, s.message.target.thread_id) for s in sends] == [
+        ("-100home", None),
+        ("-100AbC", "7"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("target", "fragment"),
+    [("discord", "no home channel"), ("slack:1", "unknown platform"), ("telegram:", "malformed")],
+)
+def test_an_unresolvable_target_is_reported(delivery, target, fragment):
+    requester = RecordingAddress("requester")
+    delivery.tell(DeliverToTarget(delivery_id="d1", target=target, text="x", reply_to=requester))
+    assert fragment in requester.expect(DeliveryFailed).reason
+
+
+def test_sethome_takes_effect_at_once_and_is_persisted(delivery, platform_probe, delivery_store):
+    new_home = HomeChannel(
+        platform=Platform.TELEGRAM,
+        address=ChatAddress(platform=Platform.TELEGRAM, chat_id="42", thread_id="3"),
+        name="Ops",
+    )
+    delivery.tell(SetHomeChannel(home=new_home))
+    delivery.tell(DeliverToTarget(delivery_id="d1", target="telegram", text="hi"))
+    assert platform_probe.expect(SendOutbound).message.target == new_home.address
+    assert delivery_store.expect(SaveHomeChannel).home == new_home
+    assert delivery.ask(GetHomeChannels(), timeout=2.0) == (new_home,)
+
+
+def test_typing_goes_to_the_platform(delivery, platform_probe):
+    typing = SetTyping(target=ChatAddress(platform=Platform.TELEGRAM, chat_id="c"), active=True)
+    delivery.tell(typing)
+    assert platform_probe.expect(SetTyping) == typing
 
 
 # -- Store -------------------------------------------------------------------------------------

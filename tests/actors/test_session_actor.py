@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from hermes.messages.agent import CancelTurn, StartTurn, TurnFailure
-from hermes.messages.delivery import DeliverMessage, OutboundKind
-from hermes.messages.router import SessionCrashed, SessionIdle, SessionPassivated
-from hermes.messages.scheduler import ArmTimer, CancelTimer, TimerFired
-from hermes.messages.session import HandleUserMessage, PassivateSession, ResetReason, ResetSession
-from hermes.messages.store import LoadSession, RecordTurn, SaveSession, SessionRecord
+from hermes.messages.delivery import DeliverMessage, OutboundKind, SetHomeChannel, SetTyping
+from hermes.messages.router import SessionCrashed, SessionStopping, StopReason
+from hermes.messages.session import HandleUserMessage
+from hermes.messages.store import LoadSession, RecordTurn, SaveSession
 from hermes.messages.values import ChatMessage, ClientContext, Role, TokenUsage
 from hermes.policies import texts
 from hermes.policies.inputs import MAX_PENDING_INPUTS
-from hermes.policies.sessions import ResetRule
 from tests.actors.session_harness import KEY, Harness, http_message, http_route, settings
 
 
@@ -225,64 +221,12 @@ def test_timed_out_turn_is_reported(harness):
     assert harness.said(OutboundKind.ERROR) == [texts.turn_timed_out(60)]
 
 
-def test_new_mid_turn_rotates_the_session_and_ignores_the_old_turn(harness):
-    started(harness)
-    harness.send("old topic")
-    old_turn = harness.expect_turn()
-    first_id = old_turn.context.session_id
-    harness.send("/new")
-    assert harness.runtime.expect(CancelTurn).turn_id == old_turn.context.turn_id
-    rotated = harness.store.expect(SaveSession, count=2)
-    assert rotated.ended_session_id == first_id
-    assert rotated.end_reason == ResetReason.USER.value
-    assert rotated.record.session_id != first_id
-    harness.complete(old_turn, "late answer to the old topic")
-    harness.send("new topic")
-    fresh = harness.expect_turn(count=2)
-    assert fresh.context.session_id == rotated.record.session_id
-    assert fresh.context.history == ()
-    assert harness.store.of_type(RecordTurn) == []
-    assert harness.said(OutboundKind.REPLY) == []
-    assert harness.said(OutboundKind.NOTICE) == [texts.reset_with_dropped(1)]
-
-
 def test_reset_after_a_conversation_says_so(harness):
     started(harness)
     harness.send("hello")
     harness.complete(harness.expect_turn(), "hi")
     harness.send("/reset")
     assert harness.said(OutboundKind.NOTICE) == [texts.RESET_DONE]
-
-
-def test_admin_reset_rotates_without_a_chat_message(harness):
-    started(harness)
-    harness.send("hello")
-    harness.complete(harness.expect_turn(), "hi")
-    harness.address.tell(ResetSession(reason=ResetReason.ADMIN))
-    rotated = harness.store.expect(SaveSession, count=2)
-    assert rotated.end_reason == "admin"
-    assert harness.said(OutboundKind.NOTICE) == []
-
-
-def test_reset_policy_starts_a_fresh_session_when_a_message_arrives(harness):
-    rule = ResetRule(idle=True, daily=False, at_hour=4, idle_minutes=60)
-    harness.start(session_settings=settings(reset_rule=rule))
-    harness.store.expect(LoadSession)
-    old = SessionRecord(
-        session_key=KEY,
-        session_id="20261122_100000_aaaaaaaa",
-        created_at=harness.clock.now() - timedelta(hours=3),
-        updated_at=harness.clock.now() - timedelta(hours=2),
-    )
-    harness.load(record=old, history=(ChatMessage(role=Role.USER, content="long ago"),))
-    harness.send("back again")
-    start = harness.expect_turn()
-    saved = harness.store.expect(SaveSession)
-    assert saved.ended_session_id == old.session_id
-    assert saved.end_reason == "idle"
-    assert start.context.session_id == saved.record.session_id
-    assert start.context.history == ()
-    assert harness.said(OutboundKind.NOTICE) == [texts.auto_reset(ResetReason.IDLE, 60, 4)]
 
 
 def test_http_requests_never_interrupt_and_are_answered_one_by_one(harness):
@@ -348,45 +292,10 @@ def test_stateless_request_uses_its_own_history_and_stores_nothing(harness):
     assert start.context.history == (ChatMessage(role=Role.USER, content="earlier"),)
     assert start.context.system_prompt == "be brief"
     harness.complete(start, "done")
-    harness.router.expect(SessionIdle)
+    assert harness.router.expect(SessionStopping).reason is StopReason.IDLE
     assert harness.store.messages == []
     reply = harness.delivery.expect(DeliverMessage).message
     assert reply.session_id is None
-
-
-def test_idle_timer_reports_idle_and_rearms_while_busy(harness):
-    started(harness)
-    arm = harness.scheduler.expect(ArmTimer)
-    harness.send("busy")
-    harness.expect_turn()
-    harness.address.tell(TimerFired(key=arm.key))
-    harness.scheduler.expect(ArmTimer, count=2)
-    assert harness.router.of_type(SessionIdle) == []
-    harness.complete(harness.runtime.of_type(StartTurn)[0], "done")
-    harness.clock.advance(seconds=601)
-    harness.address.tell(TimerFired(key=arm.key))
-    idle = harness.router.expect(SessionIdle)
-    assert idle.handled == 1
-    assert idle.session_key == KEY
-
-
-def test_idle_timer_before_the_idle_time_rearms_for_the_rest(harness):
-    started(harness)
-    arm = harness.scheduler.expect(ArmTimer)
-    harness.clock.advance(seconds=200)
-    harness.address.tell(TimerFired(key=arm.key))
-    rearmed = harness.scheduler.expect(ArmTimer, count=2)
-    assert rearmed.delay_seconds == pytest.approx(400)
-    assert harness.router.of_type(SessionIdle) == []
-
-
-def test_passivation_reports_and_stops(harness):
-    session = started(harness).address
-    harness.address.tell(PassivateSession())
-    passivated = harness.router.expect(SessionPassivated)
-    assert passivated.session_key == KEY
-    harness.scheduler.expect(CancelTimer)
-    assert session._ref.actor_stopped.wait(2.0)
 
 
 def test_a_crash_is_reported_and_waiting_senders_are_told(harness):
@@ -408,3 +317,47 @@ def test_a_message_right_after_stop_waits_without_a_busy_notice(harness):
     assert harness.said() == [texts.STOPPING]
     harness.fail(first, TurnFailure.CANCELLED)
     assert harness.expect_turn(count=2).context.inputs == ("are you there?",)
+
+
+def test_sethome_makes_this_chat_the_home_channel(harness):
+    started(harness)
+    message = harness.send("/sethome")
+    (text,) = harness.said(OutboundKind.NOTICE)
+    assert text == texts.home_set(message.origin.chat_id)
+    home = harness.delivery.expect(SetHomeChannel).home
+    assert (home.platform, home.address) == (message.origin.platform, message.origin)
+
+
+def test_sethome_over_http_is_refused(harness):
+    message = http_message(harness, "/set-home", session_key="k")
+    harness.start(route=http_route(message))
+    harness.store.expect(LoadSession)
+    harness.load(key=http_route(message).key)
+    harness.address.tell(HandleUserMessage(message=message))
+    assert harness.said() == [texts.NO_HOME_HERE]
+    assert harness.delivery.of_type(SetHomeChannel) == []
+
+
+def test_the_chat_sees_typing_while_a_turn_runs(harness):
+    started(harness)
+    message = harness.send("think hard")
+    start = harness.expect_turn()
+    assert harness.delivery.expect(SetTyping) == SetTyping(target=message.origin, active=True)
+    harness.complete(start, "done")
+    harness.delivery.expect(DeliverMessage)
+    typing = harness.delivery.of_type(SetTyping)
+    assert [t.active for t in typing] == [True, False]
+    order = [type(m).__name__ for m in harness.delivery.messages]
+    assert order.index("DeliverMessage") > len(order) - 2  # typing stops before the reply
+
+
+def test_stop_also_stops_typing(harness):
+    started(harness)
+    harness.send("long")
+    harness.expect_turn()
+    harness.send("/stop")
+    harness.said()
+    assert [t.active for t in harness.delivery.of_type(SetTyping)] == [True]
+    harness.fail(harness.runtime.of_type(StartTurn)[0], TurnFailure.CANCELLED)
+    harness.said()
+    assert [t.active for t in harness.delivery.of_type(SetTyping)] == [True, False]

@@ -1,11 +1,11 @@
 import asyncio
 
-from hermes.adapters.agents.echo_agent import EchoAgent
-from hermes.messages.agent import TurnContext
+from hermes.adapters.agents.echo_agent import FLUSH_SKIPPED, EchoAgent
+from hermes.messages.agent import TurnContext, TurnPurpose, TurnResult
 from hermes.messages.values import ChatAddress, ChatMessage, Platform, Role, SessionKey, TokenUsage
 
 
-def make_context(*inputs: str) -> TurnContext:
+def make_context(*inputs: str, purpose: TurnPurpose = TurnPurpose.REPLY) -> TurnContext:
     return TurnContext(
         turn_id="turn-1",
         session_key=SessionKey(value="agent:main:console:dm:me"),
@@ -14,6 +14,7 @@ def make_context(*inputs: str) -> TurnContext:
         origin=ChatAddress(platform=Platform.CONSOLE, chat_id="me"),
         history=(ChatMessage(role=Role.USER, content="earlier"),),
         inputs=inputs,
+        purpose=purpose,
     )
 
 
@@ -49,3 +50,14 @@ def test_description_and_close():
     asyncio.run(agent.aclose())
 
     assert agent.description == "echo (no model configured)"
+
+
+def test_a_flush_turn_has_nothing_to_save_and_streams_nothing():
+    deltas: list[str] = []
+    context = make_context("save what matters", purpose=TurnPurpose.FLUSH)
+
+    result = asyncio.run(EchoAgent().run_turn(context, deltas.append))
+
+    assert result == TurnResult(text="(nothing to save: no model is configured)")
+    assert result.text == FLUSH_SKIPPED
+    assert deltas == []

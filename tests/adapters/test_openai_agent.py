@@ -7,14 +7,29 @@ import pytest
 from hermes.adapters.agents._openai_errors import CONTEXT_OVERFLOW
 from hermes.adapters.agents.openai_agent import (
     EMPTY_ANSWER,
+    FLUSH_DONE,
+    FLUSH_INSTRUCTIONS,
+    FLUSH_SKIPPED,
+    FLUSH_TEXT_LIMIT,
     NO_KEY_PLACEHOLDER,
     OpenAIAgent,
     OpenAIAgentSettings,
 )
-from hermes.messages.agent import AgentError, TurnContext, TurnResult
+from hermes.adapters.agents.tool_loop import TOOL_LIMIT_NOTICE
+from hermes.messages.agent import AgentError, TurnContext, TurnPurpose, TurnResult
+from hermes.messages.memory import MemoryHandle
 from hermes.messages.ports import DeltaSink
 from hermes.messages.values import ChatAddress, ChatMessage, Platform, Role, SessionKey, TokenUsage
-from tests.fakes.llm_server import FakeLLM, Reply
+from tests.adapters.test_memory_tools import RecordingMemory
+from tests.fakes.llm_server import (
+    FakeLLM,
+    Reply,
+    ToolCallSpec,
+    last_user_text,
+    offered_tools,
+    tool_results,
+    tool_then_answer,
+)
 
 # Deliberately not shaped like "sk-…", so only exact-key redaction can hide it.
 API_KEY = "test-secret-key-0123456789"
@@ -26,7 +41,9 @@ def llm() -> Iterator[FakeLLM]:
         yield server
 
 
-def make_settings(base_url: str, api_key: str | None = API_KEY) -> OpenAIAgentSettings:
+def make_settings(
+    base_url: str, api_key: str | None = API_KEY, max_tool_rounds: int = 6
+) -> OpenAIAgentSettings:
     return OpenAIAgentSettings(
         model="fake-model",
         base_url=base_url,
@@ -34,21 +51,29 @@ def make_settings(base_url: str, api_key: str | None = API_KEY) -> OpenAIAgentSe
         system_prompt="You are Hermes.",
         request_timeout=10.0,
         max_retries=0,
+        max_tool_rounds=max_tool_rounds,
     )
 
 
 def make_context(
-    *inputs: str, history: tuple[ChatMessage, ...] = (), system_prompt: str | None = None
+    *inputs: str,
+    history: tuple[ChatMessage, ...] = (),
+    system_prompt: str | None = None,
+    memory: MemoryHandle | None = None,
+    purpose: TurnPurpose = TurnPurpose.REPLY,
+    user: str = "u1",
 ) -> TurnContext:
     return TurnContext(
-        turn_id="turn-1",
-        session_key=SessionKey(value="agent:main:api_server:dm:u1"),
-        session_id="session-1",
-        memory_scope="agent:main:api_server:dm:u1",
-        origin=ChatAddress(platform=Platform.API_SERVER, chat_id="u1"),
+        turn_id=f"turn-{user}",
+        session_key=SessionKey(value=f"agent:main:api_server:dm:{user}"),
+        session_id=f"session-{user}",
+        memory_scope=f"agent:main:api_server:dm:{user}",
+        origin=ChatAddress(platform=Platform.API_SERVER, chat_id=user),
         history=history,
         inputs=inputs,
         system_prompt=system_prompt,
+        memory=memory,
+        purpose=purpose,
     )
 
 
@@ -306,3 +331,306 @@ def test_one_agent_refuses_a_second_event_loop(llm):
     finally:
         first_loop.run_until_complete(agent.aclose())
         first_loop.close()
+
+
+# --- memory tools ------------------------------------------------------------------------
+
+MEMORY_TOOLS = ["memory_profile", "memory_search", "memory_context", "memory_conclude"]
+
+
+def streamed(streaming: bool) -> tuple[list[str], DeltaSink | None]:
+    deltas: list[str] = []
+    return deltas, deltas.append if streaming else None
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_the_model_searches_memory_then_answers(llm, streaming):
+    llm.script(tool_then_answer("memory_search", {"query": "favourite drink"}, "You like tea."))
+    memory = RecordingMemory("alice")
+    deltas, on_delta = streamed(streaming)
+
+    result = run_turn(make_settings(llm.base_url), make_context("hi", memory=memory), on_delta)
+
+    assert result == TurnResult(
+        text="You like tea.", usage=TokenUsage(input_tokens=20, output_tokens=10)
+    )
+    if streaming:
+        assert "".join(deltas) == "You like tea."
+    assert memory.calls == [("search", "favourite drink")]
+    first, second = llm.wait_for_requests(2)
+    assert offered_tools(first) == offered_tools(second) == MEMORY_TOOLS
+    assert bool(first.get("stream")) is bool(second.get("stream")) is streaming
+    asked = second["messages"][-2]
+    assert asked["role"] == "assistant"
+    (call,) = asked["tool_calls"]
+    assert call["function"] == {
+        "name": "memory_search",
+        "arguments": '{"query": "favourite drink"}',
+    }
+    assert tool_results(second) == [
+        {"role": "tool", "tool_call_id": call["id"], "content": "alice search: favourite drink"}
+    ]
+    assert second["messages"][:-2] == first["messages"]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_several_calls_of_one_round_all_go_back_in_order(llm, streaming):
+    calls: tuple[ToolCallSpec, ...] = (
+        ("memory_profile", {}),
+        ("memory_search", {"query": "tea"}),
+        ("memory_conclude", {"conclusion": "Drinks tea daily."}),
+    )
+    llm.script(lambda body: Reply(text="noted") if tool_results(body) else Reply(tool_calls=calls))
+    memory = RecordingMemory("m")
+    _, on_delta = streamed(streaming)
+
+    result = run_turn(make_settings(llm.base_url), make_context("hi", memory=memory), on_delta)
+
+    assert result.text == "noted"
+    assert sorted(memory.calls) == sorted(
+        [("profile", ""), ("search", "tea"), ("conclude", "Drinks tea daily.")]
+    )
+    _, second = llm.wait_for_requests(2)
+    ids = [call["id"] for call in second["messages"][-4]["tool_calls"]]
+    assert len(set(ids)) == 3
+    assert tool_results(second) == [
+        {"role": "tool", "tool_call_id": ids[0], "content": "m profile: "},
+        {"role": "tool", "tool_call_id": ids[1], "content": "m search: tea"},
+        {"role": "tool", "tool_call_id": ids[2], "content": "m conclude: Drinks tea daily."},
+    ]
+
+
+def test_content_written_before_tool_calls_is_streamed_and_kept(llm):
+    def rule(body):
+        if tool_results(body):
+            return Reply(text="You like tea.")
+        return Reply(text="Let me check.", tool_calls=(("memory_profile", {}),))
+
+    llm.script(rule)
+    deltas: list[str] = []
+
+    result = run_turn(
+        make_settings(llm.base_url), make_context("hi", memory=RecordingMemory()), deltas.append
+    )
+
+    assert result.text == "Let me check.\n\nYou like tea."
+    assert "".join(deltas) == result.text
+    _, second = llm.wait_for_requests(2)
+    assert second["messages"][-2]["content"] == "Let me check."
+
+
+def test_an_unavailable_memory_goes_back_to_the_model_as_text(llm):
+    llm.script(
+        lambda body: (
+            Reply(text=f"saw: {tool_results(body)[0]['content']}")
+            if tool_results(body)
+            else Reply(tool_calls=(("memory_context", {"query": "who am I?"}),))
+        )
+    )
+    memory = RecordingMemory(failure="honcho did not answer")
+
+    result = run_turn(make_settings(llm.base_url), make_context("hi", memory=memory))
+
+    assert result.text.startswith("saw: Error: memory is unavailable")
+    assert "honcho did not answer" in result.text
+    assert memory.calls == [("context", "who am I?")]
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_bad_arguments_json_goes_back_to_the_model_as_text(llm, streaming):
+    llm.script(tool_then_answer("memory_search", '{"query": "tea"', "sorry"))
+    memory = RecordingMemory()
+    _, on_delta = streamed(streaming)
+
+    result = run_turn(make_settings(llm.base_url), make_context("hi", memory=memory), on_delta)
+
+    assert result.text == "sorry"
+    assert memory.calls == []
+    _, second = llm.wait_for_requests(2)
+    (tool_message,) = tool_results(second)
+    assert tool_message["content"].startswith("Error: the arguments are not valid JSON")
+
+
+def always_search(body):
+    if body.get("tools"):
+        return Reply(tool_calls=(("memory_search", {"query": "more"}),))
+    return Reply(text="final answer")
+
+
+@pytest.mark.parametrize("streaming", [False, True])
+def test_the_round_limit_stops_a_model_that_calls_tools_forever(llm, streaming):
+    llm.script(always_search)
+    memory = RecordingMemory()
+    deltas, on_delta = streamed(streaming)
+
+    result = run_turn(
+        make_settings(llm.base_url, max_tool_rounds=3), make_context("hi", memory=memory), on_delta
+    )
+
+    assert result.text == "final answer"
+    if streaming:
+        assert "".join(deltas) == "final answer"
+    assert result.usage == TokenUsage(input_tokens=40, output_tokens=20)
+    bodies = llm.wait_for_requests(4)
+    assert len(bodies) == 4
+    assert [offered_tools(body) for body in bodies] == [MEMORY_TOOLS] * 3 + [[]]
+    assert "tools" not in bodies[3]
+    assert len(tool_results(bodies[3])) == 3
+    assert len(memory.calls) == 3
+
+
+def test_a_model_that_still_will_not_answer_gets_a_short_notice(llm):
+    llm.script(lambda _body: Reply(tool_calls=(("memory_search", {"query": "more"}),)))
+    memory = RecordingMemory()
+
+    result = run_turn(
+        make_settings(llm.base_url, max_tool_rounds=2), make_context("hi", memory=memory)
+    )
+
+    assert result.text == TOOL_LIMIT_NOTICE
+    assert len(llm.wait_for_requests(3)) == 3
+    assert len(memory.calls) == 2
+
+
+def test_no_tools_are_sent_without_memory(llm):
+    result = run_turn(make_settings(llm.base_url), make_context("hi"))
+
+    assert result.text == "echo: hi"
+    (body,) = llm.wait_for_requests(1)
+    assert "tools" not in body
+
+
+def test_a_failure_in_a_later_round_is_an_agent_error(llm):
+    llm.script(
+        lambda body: (
+            Reply(status=500) if tool_results(body) else Reply(tool_calls=(("memory_profile", {}),))
+        )
+    )
+
+    message = failed_turn(
+        make_settings(llm.base_url), make_context("hi", memory=RecordingMemory()), streaming=False
+    )
+
+    assert message.startswith("The request failed: HTTP 500")
+    assert API_KEY not in message
+
+
+def test_max_tool_rounds_must_not_be_negative():
+    with pytest.raises(ValueError, match="max_tool_rounds"):
+        make_settings("http://127.0.0.1:1/v1", max_tool_rounds=-1)
+
+
+# --- the flush turn -----------------------------------------------------------------------
+
+TRANSCRIPT = (
+    ChatMessage(role=Role.USER, content="I only drink green tea."),
+    ChatMessage(role=Role.ASSISTANT, content="Noted!"),
+)
+FLUSH_PROMPT = "[System: the session is ending; save what matters.]"
+
+
+def flush_context(memory: MemoryHandle | None) -> TurnContext:
+    return make_context(FLUSH_PROMPT, history=TRANSCRIPT, memory=memory, purpose=TurnPurpose.FLUSH)
+
+
+def test_a_flush_turn_saves_with_the_memory_tools_and_does_not_stream(llm):
+    llm.script(tool_then_answer("memory_conclude", {"conclusion": "Drinks green tea."}, "Saved."))
+    memory = RecordingMemory()
+    deltas: list[str] = []
+
+    result = run_turn(make_settings(llm.base_url), flush_context(memory), deltas.append)
+
+    assert result.text == "Saved."
+    assert deltas == []
+    assert memory.calls == [("conclude", "Drinks green tea.")]
+    first, second = llm.wait_for_requests(2)
+    for body in (first, second):
+        assert not body.get("stream")
+        assert offered_tools(body) == MEMORY_TOOLS
+    assert first["messages"] == [
+        {"role": "system", "content": FLUSH_INSTRUCTIONS},
+        {"role": "user", "content": "I only drink green tea."},
+        {"role": "assistant", "content": "Noted!"},
+        {"role": "user", "content": FLUSH_PROMPT},
+    ]
+    assert "memory_conclude" in FLUSH_INSTRUCTIONS
+    assert "You are Hermes." not in str(first["messages"])
+
+
+def test_a_flush_turn_without_memory_makes_no_request(llm):
+    deltas: list[str] = []
+
+    result = run_turn(make_settings(llm.base_url), flush_context(None), deltas.append)
+
+    assert result == TurnResult(text=FLUSH_SKIPPED)
+    assert deltas == []
+    assert llm.received() == []
+
+
+def test_a_flush_turn_stops_at_the_round_limit_without_a_final_call(llm):
+    llm.script(always_search)
+    memory = RecordingMemory()
+
+    result = run_turn(make_settings(llm.base_url, max_tool_rounds=2), flush_context(memory))
+
+    assert result.text == FLUSH_DONE
+    assert len(llm.received()) == 2
+    assert len(memory.calls) == 2
+
+
+def test_a_flush_turn_text_is_kept_short(llm):
+    llm.script(lambda _body: Reply(text="x" * 5000))
+
+    result = run_turn(make_settings(llm.base_url), flush_context(RecordingMemory()))
+
+    assert result.text == "x" * FLUSH_TEXT_LIMIT
+
+
+# --- isolation ------------------------------------------------------------------------------
+
+
+def test_fifty_concurrent_turns_each_reach_only_their_own_memory(llm):
+    def rule(body):
+        results = tool_results(body)
+        if results:
+            return Reply(text=" | ".join(result["content"] for result in results))
+        who = last_user_text(body)
+        calls = (
+            ("memory_search", {"query": who}),
+            ("memory_conclude", {"conclusion": f"{who} likes tea"}),
+        )
+        # Every first round waits until all fifty turns are in flight at once.
+        return Reply(hold="all-in", tool_calls=calls)
+
+    llm.script(rule)
+    count = 50
+    memories = [RecordingMemory(f"memory-{i}") for i in range(count)]
+    settings = make_settings(llm.base_url)
+
+    async def scenario() -> list[TurnResult]:
+        agent = OpenAIAgent(settings)
+        try:
+            turns = [
+                asyncio.create_task(
+                    agent.run_turn(
+                        make_context(f"user-{i}", memory=memories[i], user=f"user-{i}"),
+                        (lambda _piece: None) if i % 2 else None,
+                    )
+                )
+                for i in range(count)
+            ]
+            await asyncio.to_thread(llm.wait_for_requests, count, 10.0)
+            assert not any(turn.done() for turn in turns)
+            llm.release("all-in")
+            return await asyncio.wait_for(asyncio.gather(*turns), timeout=30.0)
+        finally:
+            await agent.aclose()
+
+    results = asyncio.run(scenario())
+
+    for i, (memory, result) in enumerate(zip(memories, results, strict=True)):
+        assert memory.calls == [("search", f"user-{i}"), ("conclude", f"user-{i} likes tea")]
+        assert result.text == (
+            f"memory-{i} search: user-{i} | memory-{i} conclude: user-{i} likes tea"
+        )
+    assert len(llm.received()) == 2 * count

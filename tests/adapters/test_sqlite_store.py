@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hermes.adapters.storage import sqlite_store
+from hermes.adapters.storage import sqlite_schema, sqlite_store
 from hermes.adapters.storage.sqlite_store import SqliteStorage
 from hermes.messages.ports import StateStorage, StorageError
 from hermes.messages.store import RecordInbound, RecordTurn, SaveSession, SessionRecord, StoreWrite
@@ -308,9 +308,10 @@ def test_a_newer_schema_version_is_refused(db_path: Path) -> None:
     db_path.parent.mkdir()
     SqliteStorage.open(db_path).close()
     with closing(sqlite3.connect(db_path)) as conn:
-        conn.execute(f"PRAGMA user_version = {sqlite_store.SCHEMA_VERSION + 1}")
+        conn.execute(f"PRAGMA user_version = {sqlite_schema.SCHEMA_VERSION + 1}")
 
-    with pytest.raises(StorageError, match="schema version 2") as raised:
+    newer = f"schema version {sqlite_schema.SCHEMA_VERSION + 1}"
+    with pytest.raises(StorageError, match=newer) as raised:
         SqliteStorage.open(db_path)
 
     assert str(db_path) in str(raised.value)
@@ -405,3 +406,26 @@ def test_a_session_id_made_current_again_loses_its_end_mark(
     assert raw_rows(
         db_path, "SELECT ended_at, end_reason FROM session_history WHERE session_id = 'old'"
     ) == [(None, None)]
+
+
+def test_an_older_database_is_migrated_keeping_its_data(db_path: Path) -> None:
+    db_path.parent.mkdir()
+    with closing(sqlite3.connect(db_path)) as conn:
+        for statement in sqlite_schema.MIGRATIONS[0]:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT INTO sessions VALUES ('k', 's1', '2026-01-01T00:00:00.000000+00:00',"
+            " '2026-01-01T00:00:00.000000+00:00', NULL, 1, 2)"
+        )
+        conn.execute(f"PRAGMA application_id = {sqlite_schema.APPLICATION_ID}")
+        conn.execute("PRAGMA user_version = 1")
+        conn.commit()
+
+    storage = SqliteStorage.open(db_path)
+    try:
+        assert [r.session_id for r in storage.list_sessions(None)] == ["s1"]
+    finally:
+        storage.close()
+    assert raw_rows(db_path, "PRAGMA user_version") == [(sqlite_schema.SCHEMA_VERSION,)]
+    tables = {row[0] for row in raw_rows(db_path, "SELECT name FROM sqlite_master")}
+    assert "home_channels" in tables

@@ -25,7 +25,14 @@ end-to-end tests can drive the fake through the whole gateway:
 
 ``script(rule)`` overrides the markers: ``rule`` gets each request body and returns a
 ``Reply``, or None for the default. Every chat request body is recorded in arrival
-order, with the ``Authorization`` header under the extra key ``"_authorization"``.
+order (with its ``tools`` and all its ``messages``, tool results included), with the
+``Authorization`` header under the extra key ``"_authorization"``.
+
+Tool calls: ``Reply(tool_calls=(("memory_search", {"query": "x"}),))`` answers with an
+assistant message asking for those calls (``finish_reason: "tool_calls"``); streamed, each
+call arrives split into pieces by index, as OpenAI sends them. Arguments given as a string
+are sent verbatim (for invalid JSON). ``tool_then_answer`` is a ready-made rule: one tool
+call first, then an answer once the request carries a tool result.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -62,6 +69,8 @@ _ERROR_KINDS: Final = {
 }
 
 Body = dict[str, Any]
+ToolCallSpec = tuple[str, Mapping[str, Any] | str]
+"""A tool call to ask for: the tool's name and its arguments (a string is sent verbatim)."""
 _MODEL: Final = {"id": "fake-model", "object": "model", "created": 0, "owned_by": "x"}
 
 
@@ -71,7 +80,8 @@ class Reply:
 
     A ``status`` other than 200 makes an error answer carrying ``error_message`` (or a
     default for that status) and ``error_code``; ``hold`` waits for ``release(hold)``
-    and ``delay`` seconds pass before answering.
+    and ``delay`` seconds pass before answering. ``tool_calls`` makes the assistant ask
+    for those calls (with ``text``, if any, as the content before them).
     """
 
     text: str = ""
@@ -81,9 +91,32 @@ class Reply:
     usage: tuple[int, int] = (10, 5)
     hold: str = ""
     error_code: str | None = None
+    tool_calls: tuple[ToolCallSpec, ...] = ()
 
 
 Rule = Callable[[Body], Reply | None]
+
+
+def tool_results(body: Body) -> list[Body]:
+    """The ``tool`` messages of a request body, in order."""
+    messages = body.get("messages") or []
+    return [m for m in messages if isinstance(m, dict) and m.get("role") == "tool"]
+
+
+def offered_tools(body: Body) -> list[str]:
+    """The names of the tools a request body offers, in order ([] without ``tools``)."""
+    return [tool["function"]["name"] for tool in body.get("tools") or []]
+
+
+def tool_then_answer(name: str, arguments: Mapping[str, Any] | str, answer: str) -> Rule:
+    """A rule: ask for one ``name`` call until a tool result comes back, then say ``answer``."""
+
+    def rule(body: Body) -> Reply:
+        if tool_results(body):
+            return Reply(text=answer)
+        return Reply(tool_calls=((name, arguments),))
+
+    return rule
 
 
 def last_user_text(body: Body) -> str:
@@ -302,15 +335,38 @@ def _usage(reply: Reply) -> dict[str, int]:
     }
 
 
+def _calls(reply: Reply) -> list[tuple[str, str, str]]:
+    """(id, name, arguments JSON) of each tool call ``reply`` asks for."""
+    return [
+        (
+            f"call_{uuid.uuid4().hex[:16]}",
+            name,
+            arguments if isinstance(arguments, str) else json.dumps(dict(arguments)),
+        )
+        for name, arguments in reply.tool_calls
+    ]
+
+
+def _finish_reason(reply: Reply) -> str:
+    return "tool_calls" if reply.tool_calls else "stop"
+
+
 def _completion(reply: Reply, model: str) -> Body:
-    message = {"role": "assistant", "content": reply.text, "refusal": None}
+    message: Body = {"role": "assistant", "content": reply.text, "refusal": None}
+    if reply.tool_calls:
+        message["content"] = reply.text or None
+        message["tool_calls"] = [
+            {"id": call_id, "type": "function", "function": {"name": name, "arguments": args}}
+            for call_id, name, args in _calls(reply)
+        ]
+    choice = {"index": 0, "message": message, "logprobs": None}
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": None,
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "choices": [{**choice, "finish_reason": _finish_reason(reply)}],
         "usage": _usage(reply),
     }
 
@@ -337,9 +393,18 @@ def _chunks(reply: Reply, model: str, *, include_usage: bool) -> list[Body]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
         return {**base, "choices": [choice], **no_usage}
 
-    chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
+    first_content = None if reply.tool_calls and not reply.text else ""
+    chunks = [chunk({"role": "assistant", "content": first_content, "refusal": None})]
     chunks += [chunk({"content": piece}) for piece in _pieces(reply.text)]
-    chunks.append(chunk({}, "stop"))
+    for index, (call_id, name, arguments) in enumerate(_calls(reply)):
+        opening = {"name": name, "arguments": ""}
+        call = {"index": index, "id": call_id, "type": "function", "function": opening}
+        chunks.append(chunk({"tool_calls": [call]}))
+        chunks += [
+            chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
+            for piece in _pieces(arguments)
+        ]
+    chunks.append(chunk({}, _finish_reason(reply)))
     if include_usage:
         chunks.append({**base, "choices": [], "usage": _usage(reply)})
     return chunks

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Final, Self
 
-from hermes.config_settings import SETTINGS
+from hermes.config_table import SETTINGS
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 START_TIMEOUT: Final = 20.0

@@ -11,10 +11,11 @@ import pytest
 from hermes.actors import SystemOverrides, start_system
 from hermes.adapters.platforms.embedded import EmbeddedChat, EmbeddedPlatform
 from hermes.config import load_config
-from hermes.messages.delivery import OutboundKind
+from hermes.messages.delivery import DeliveryFailed, OutboundKind
 from hermes.messages.router import GetRouterStatus
 from hermes.messages.values import ChatType
 from tests.fakes.llm_server import FakeLLM
+from tests.fakes.recording import RecordingAddress
 from tests.fakes.waiting import wait_until
 
 
@@ -179,3 +180,23 @@ def test_many_sessions_passivate_back_to_no_live_actors(gateway, llm):
         "echo: hi 7",
         "back",
     ]
+
+
+def test_sethome_is_effective_at_once_and_survives_a_restart(gateway, llm):
+    system = gateway()
+    chat = system.embedded
+    chat.send("/sethome", EmbeddedChat(chat_id="ops-room"))
+    assert chat.wait_for(1)[0].text.startswith("✅ Home channel set to ops-room")
+    system.deliver("embedded", "first delivery")
+    assert chat.wait_for(2, chat_id="ops-room")[-1].text == "first delivery"
+    system.stop()
+    restarted = gateway()
+    restarted.deliver("embedded", "after restart")
+    assert restarted.embedded.wait_for(1, chat_id="ops-room")[0].text == "after restart"
+
+
+def test_a_delivery_to_a_platform_without_home_is_reported(gateway):
+    system = gateway()
+    requester = RecordingAddress("requester")
+    system.deliver("embedded", "nowhere to go", reply_to=requester)
+    assert "no home channel" in requester.expect(DeliveryFailed).reason

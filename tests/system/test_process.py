@@ -274,7 +274,7 @@ def test_admin_cli_against_a_running_gateway(tmp_path: Path, gateways: GatewayPr
     assert reset.returncode == 0, reset.stderr
     assert SESSION_KEY in reset.stdout
     assert before[SESSION_KEY] in reset.stdout
-    gateway.wait_for_log(f"session {SESSION_KEY} reset")
+    gateway.wait_for_log(f"session {SESSION_KEY} ended \\(admin\\)")
     after = _session_ids(home)
     assert after[SESSION_KEY] != before[SESSION_KEY]
 

@@ -14,12 +14,15 @@ from hermes.config import (
     Config,
     ConfigError,
     LoadedConfig,
+    MemoryProviderName,
     ResetMode,
+    ResetOverride,
     Secret,
     load_config,
     settings_reference_markdown,
 )
-from hermes.config_settings import SETTINGS, value_at
+from hermes.config_settings import value_at
+from hermes.config_table import SETTINGS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 CONFIDENTIAL = "sk-NEVER-SHOW-THIS-1234"
@@ -46,6 +49,41 @@ SAMPLES: dict[str, tuple[str, object, object]] = {
     "gateway.turn_timeout": ("90", 90, 90.0),
     "gateway.idle_passivate_seconds": ("0.5", 0.5, 0.5),
     "gateway.history_messages": ("12", 12, 12),
+    "gateway.expiry_check_seconds": ("60", 60, 60.0),
+    "session_reset.platforms": (
+        '{"telegram": {"mode": "idle", "idle_minutes": 60}}',
+        {"Telegram": {"mode": "idle", "idle_minutes": 60}},
+        (ResetOverride(platform="telegram", mode=ResetMode.IDLE, idle_minutes=60),),
+    ),
+    "memory.provider": ("none", "none", MemoryProviderName.NONE),
+    "memory.flush_turn": ("false", False, False),
+    "honcho.api_key": ("hk-1", "hk-1", Secret("hk-1")),
+    "honcho.base_url": ("http://honcho.local", "http://honcho.local", "http://honcho.local"),
+    "honcho.workspace_id": ("ws", "ws", "ws"),
+    "gateway.allowed_users": ("111, 222", [111, "222"], ("111", "222")),
+    "gateway.allow_all_users": ("yes", True, True),
+    "telegram.bot_token": ("123:abc", "123:abc", Secret("123:abc")),
+    "telegram.base_url": ("http://tg.local/bot", "http://tg.local/bot", "http://tg.local/bot"),
+    "telegram.require_mention": ("off", False, False),
+    "telegram.free_response_chats": ("-100,-200", ["-100", -200], ("-100", "-200")),
+    "telegram.allowed_users": ("42", [42], ("42",)),
+    "telegram.allow_all_users": ("true", True, True),
+    "telegram.home_channel": ("-1001", "-1001", "-1001"),
+    "telegram.home_channel_name": ("Ops", "Ops", "Ops"),
+    "telegram.text_batch_delay": ("0", 0, 0.0),
+    "discord.bot_token": ("d-token", "d-token", Secret("d-token")),
+    "discord.api_base": (
+        "http://dc.local/api/v10",
+        "http://dc.local/api/v10",
+        "http://dc.local/api/v10",
+    ),
+    "discord.gateway_url": ("ws://dc.local/", "ws://dc.local/", "ws://dc.local/"),
+    "discord.require_mention": ("false", False, False),
+    "discord.free_response_channels": ("9,8", ["9", 8], ("9", "8")),
+    "discord.allowed_users": ("alice,7", ["alice", 7], ("alice", "7")),
+    "discord.allow_all_users": ("1", True, True),
+    "discord.home_channel": ("555", "555", "555"),
+    "discord.home_channel_name": ("Lobby", "Lobby", "Lobby"),
     "log_level": ("warning", "warning", "WARNING"),
 }
 ENV_NAMES = {setting.path: setting.env for setting in SETTINGS}
@@ -292,7 +330,7 @@ def test_dotenv_expands_variables_from_given_environment_and_earlier_lines(tmp_p
 
 
 def test_unknown_environment_variables_are_ignored(tmp_path):
-    write(tmp_path, ".env", "TELEGRAM_BOT_TOKEN=abc\n")
+    write(tmp_path, ".env", "SLACK_BOT_TOKEN=abc\n")
 
     loaded = load(tmp_path, {"SOME_OTHER_VAR": "x", "API_SERVER_PORTT": "oops"})
 
@@ -660,3 +698,27 @@ def test_reference_lists_every_setting_with_its_default():
     assert "| `api_server.port` | `API_SERVER_PORT` | `8642` |" in reference
     assert "| `gateway.turn_timeout` | `HERMES_TURN_TIMEOUT` | `1800` |" in reference
     assert "| `api_server.key` | `API_SERVER_KEY` | (none) |" in reference
+
+
+def test_honcho_memory_needs_a_key_or_a_self_hosted_url(tmp_path):
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, {"HERMES_MEMORY_PROVIDER": "honcho"})
+    assert raised.value.key == "honcho.api_key"
+    config = load(tmp_path, {"HERMES_MEMORY_PROVIDER": "honcho", "HONCHO_BASE_URL": "http://h"})
+    assert config.config.memory.provider is MemoryProviderName.HONCHO
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "[1, 2]",
+        '{"telegram": {"mode": "sometimes"}}',
+        '{"telegram": {"at_hour": 25}}',
+        '{"telegram": {"colour": "red"}}',
+        "{not json",
+    ],
+)
+def test_bad_per_platform_reset_policies_are_refused(tmp_path, value):
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, {"SESSION_RESET_PLATFORMS": value})
+    assert raised.value.key == "session_reset.platforms"

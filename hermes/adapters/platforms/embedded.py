@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from hermes.messages.delivery import (
     PlatformCommand,
     SendDelta,
     SendOutbound,
+    SetTyping,
 )
 from hermes.messages.ports import PlatformHealth, PlatformState
 from hermes.messages.router import RouteInbound
@@ -55,6 +57,7 @@ class EmbeddedPlatform:
         self._condition = threading.Condition()
         self._outbox: list[OutboundMessage] = []
         self._ids = itertools.count(1)
+        self._instance = secrets.token_hex(6)  # ids stay unique across restarts (dedupe)
         self._state = PlatformState.STOPPED
 
     @property
@@ -100,7 +103,7 @@ class EmbeddedPlatform:
         """
         chat = chat or EmbeddedChat()
         message = InboundMessage(
-            message_id=message_id or f"embedded-{next(self._ids)}",
+            message_id=message_id or f"embedded-{self._instance}-{next(self._ids)}",
             origin=ChatAddress(
                 platform=Platform.EMBEDDED,
                 chat_id=chat.chat_id,
@@ -155,7 +158,7 @@ class EmbeddedPlatform:
         match message:
             case SendOutbound():
                 self._record(message)
-            case SendDelta():
+            case SendDelta() | SetTyping():
                 pass  # an embedded chat shows only whole messages
             case _:
                 assert_never(message)

@@ -35,6 +35,7 @@ from hermes.messages.delivery import (
     PlatformCommand,
     SendDelta,
     SendOutbound,
+    SetTyping,
 )
 from hermes.messages.ports import PlatformHealth, PlatformStartError, PlatformState
 from hermes.messages.router import RouteInbound
@@ -275,6 +276,8 @@ class HttpApiPlatform:
                 queue = self._waiting.get(command.target.chat_id)
                 if queue is not None:
                     queue.put_nowait(command)
+            case SetTyping():
+                pass  # an HTTP client sees the answer, or its stream, and nothing before
             case _:
                 assert_never(command)
 
