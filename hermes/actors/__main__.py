@@ -22,6 +22,7 @@ from typing import Final
 from pykka.debug import log_thread_tracebacks
 
 from hermes.actors import admin_client
+from hermes.actors.admin_cli import add_core_commands
 from hermes.actors.logs import configure_logging
 from hermes.actors.pidlock import AlreadyRunningError, GatewayLock
 from hermes.actors.system import SystemOverrides, start_system
@@ -33,6 +34,8 @@ logger = logging.getLogger("hermes")
 EX_CONFIG: Final = 78
 """Exit code for a configuration error (sysexits.h), so supervisors stop retrying."""
 EX_INTERRUPTED: Final = 130
+ADMIN_COMMAND_GROUPS: Final = (add_core_commands,)
+"""Each adds its ``admin`` subcommands (see ``hermes.actors.admin_cli``)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,14 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     admin.add_argument("--json", action="store_true", help="print the answer as one JSON document")
     actions = admin.add_subparsers(dest="action", required=True)
-    actions.add_parser("status", help="uptime, platforms, sessions, turns, queues")
-    sessions = actions.add_parser("sessions", help="known sessions, most recent first")
-    sessions.add_argument(
-        "--active", type=int, metavar="MINUTES", help="only those active in the last MINUTES"
-    )
-    reset = actions.add_parser("reset", help="start a fresh session for a key")
-    reset.add_argument("session_key")
-    actions.add_parser("stop", help="drain and stop the gateway")
+    for add_commands in ADMIN_COMMAND_GROUPS:
+        add_commands(actions)
     return parser
 
 
@@ -83,13 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _admin(args: argparse.Namespace, home: Path | None) -> int:
-    request_args: dict[str, object] = {}
-    if args.action == "sessions" and args.active is not None:
-        request_args["active_minutes"] = args.active
-    if args.action == "reset":
-        request_args["session_key"] = args.session_key
     socket_path = Config.defaults(resolve_home(home)).admin_socket
-    return admin_client.run(socket_path, args.action, request_args, as_json=args.json)
+    return admin_client.run(socket_path, args.to_request(args), args.render, json_output=args.json)
 
 
 def _run(home: Path | None, log_level: str | None) -> int:

@@ -47,6 +47,8 @@ DISCARD_LIMIT_BYTES: Final = 16 * 1024 * 1024
 """An overlong request is read (and dropped) up to this size before the refusal is sent."""
 
 Result = dict[str, object]
+Handler = Callable[[Mapping[str, object]], Result]
+"""One admin command: its request's arguments -> its result (raises ``AdminError``)."""
 
 
 class AdminError(Exception):
@@ -67,14 +69,23 @@ class AdminHandles:
     """``time.monotonic()`` at start."""
     request_stop: Callable[[], None]
     turn_timeout: float
+    memory: str = "none"
+    """The memory provider's description."""
 
 
 class AdminCommands:
     """Carries out admin requests against a running System."""
 
-    def __init__(self, handles: AdminHandles) -> None:
-        """Talk to ``handles``."""
+    def __init__(self, handles: AdminHandles, extra: Mapping[str, Handler] | None = None) -> None:
+        """Talk to ``handles``; ``extra`` adds command groups (pairing, cron) by name."""
         self._h = handles
+        self._handlers: dict[str, Handler] = {
+            "status": self._status,
+            "sessions": self._sessions,
+            "reset": self._reset,
+            "stop": self._stop,
+            **(extra or {}),
+        }
 
     def run(self, request: Mapping[str, object]) -> Result:
         """Carry out ``request``; returns ``{"ok": true, "result": ...}`` or an error."""
@@ -82,17 +93,10 @@ class AdminCommands:
         args = request.get("args", {})
         if not isinstance(command, str) or not isinstance(args, dict):
             return {"ok": False, "error": 'a request is {"command": NAME, "args": {...}}'}
-        handler = {
-            "status": self._status,
-            "sessions": self._sessions,
-            "reset": self._reset,
-            "stop": self._stop,
-        }.get(command)
+        handler = self._handlers.get(command)
         if handler is None:
-            return {
-                "ok": False,
-                "error": f"unknown command {command!r} (status, sessions, reset, stop)",
-            }
+            known = ", ".join(sorted(self._handlers))
+            return {"ok": False, "error": f"unknown command {command!r} ({known})"}
         try:
             return {"ok": True, "result": handler(args)}
         except AdminError as error:
@@ -115,6 +119,7 @@ class AdminCommands:
         return {
             "uptime_seconds": round(time.monotonic() - self._h.started_at, 1),
             "agent": runtime.agent,
+            "memory": self._h.memory,
             "platforms": [
                 {"platform": h.platform.value, "state": h.state.value, "detail": h.detail}
                 for h in (p.health() for p in self._h.platforms)

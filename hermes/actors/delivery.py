@@ -26,6 +26,7 @@ from hermes.messages.delivery import (
     DeliveryStatus,
     GetDeliveryStatus,
     GetHomeChannels,
+    MessageDelivered,
     OutboundFailed,
     OutboundMessage,
     OutboundSent,
@@ -61,6 +62,7 @@ class PlatformLink:
 class _InFlight:
     platform: Platform
     reply_to: Address[DeliveryEvent] | None
+    report_success: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -121,7 +123,7 @@ class DeliveryActor(pykka.ThreadingActor):
                 assert_never(message)
         return None
 
-    def _on_deliver_message(self, message: DeliverMessage) -> None:
+    def _on_deliver_message(self, message: DeliverMessage, *, report_success: bool = False) -> None:
         outbound = message.message
         link = self._links.get(outbound.target.platform)
         if link is None:
@@ -135,7 +137,7 @@ class DeliveryActor(pykka.ThreadingActor):
         limit = link.max_message_length
         chunks = (split_message(text, limit) if limit is not None else (text,)) or (EMPTY_REPLY,)
         self._in_flight[message.delivery_id] = _InFlight(
-            platform=link.platform, reply_to=message.reply_to
+            platform=link.platform, reply_to=message.reply_to, report_success=report_success
         )
         try:
             link.address.tell(
@@ -160,7 +162,8 @@ class DeliveryActor(pykka.ThreadingActor):
         self._on_deliver_message(
             DeliverMessage(
                 delivery_id=message.delivery_id, message=outbound, reply_to=message.reply_to
-            )
+            ),
+            report_success=True,
         )
 
     def _on_set_home_channel(self, message: SetHomeChannel) -> None:
@@ -202,15 +205,19 @@ class DeliveryActor(pykka.ThreadingActor):
             return
         if isinstance(message, OutboundSent):
             self._sent += 1
+            if entry.report_success and entry.reply_to is not None:
+                self._report(entry.reply_to, MessageDelivered(delivery_id=message.delivery_id))
         else:
             self._fail(message.delivery_id, entry.reply_to, message.reason)
 
     def _fail(self, delivery_id: str, reply_to: Address[DeliveryEvent] | None, reason: str) -> None:
         self._failed += 1
         logger.warning("delivery %s failed: %s", delivery_id, reason)
-        if reply_to is None:
-            return
+        if reply_to is not None:
+            self._report(reply_to, DeliveryFailed(delivery_id=delivery_id, reason=reason))
+
+    def _report(self, reply_to: Address[DeliveryEvent], event: DeliveryEvent) -> None:
         try:
-            reply_to.tell(DeliveryFailed(delivery_id=delivery_id, reason=reason))
+            reply_to.tell(event)
         except AddressClosedError:
-            logger.debug("requester of delivery %s has stopped", delivery_id)
+            logger.debug("requester of delivery %s has stopped", event.delivery_id)

@@ -25,7 +25,7 @@ from hermes.actors.session_state import SessionDeps, SessionState, Turn, TurnSto
 from hermes.actors.session_stop import StopProtocol
 from hermes.messages.address import AddressClosedError
 from hermes.messages.agent import CancelTurn, StartTurn, TurnCompleted, TurnFailed, TurnFailure
-from hermes.messages.delivery import DeliveryFailed, OutboundKind
+from hermes.messages.delivery import DeliveryFailed, MessageDelivered, OutboundKind
 from hermes.messages.router import SessionCrashed
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.session import (
@@ -148,18 +148,23 @@ class SessionActor(pykka.ThreadingActor):
                 self._lifecycle.on_hand_over()
             case GetSessionStatus():
                 return self._on_get_session_status()
-            case DeliveryFailed():
-                logger.warning(
-                    "session %s: delivery %s failed: %s",
-                    self._deps.route.key,
-                    message.delivery_id,
-                    message.reason,
-                )
+            case DeliveryFailed() | MessageDelivered():
+                self._on_delivery_event(message)
             case _:
                 assert_never(message)
         return None
 
     # -- handlers -------------------------------------------------------------------------------
+
+    def _on_delivery_event(self, event: DeliveryFailed | MessageDelivered) -> None:
+        # Sessions ask Delivery for failures only; a success is never reported to them.
+        if isinstance(event, DeliveryFailed):
+            logger.warning(
+                "session %s: delivery %s failed: %s",
+                self._deps.route.key,
+                event.delivery_id,
+                event.reason,
+            )
 
     def _on_session_loaded(self, message: SessionLoaded) -> None:
         self._state.load(message.snapshot)

@@ -206,6 +206,7 @@ class System:
             started_at=time.monotonic(),
             request_stop=self.request_stop,
             turn_timeout=self.config.gateway.turn_timeout,
+            memory=self._parts.memory.description if self._parts.memory else "none",
         )
 
 

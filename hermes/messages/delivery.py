@@ -48,7 +48,14 @@ class DeliveryFailed:
     reason: str
 
 
-DeliveryEvent = DeliveryFailed
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageDelivered:
+    """Sent by Delivery to a ``DeliverToTarget.reply_to``: the platform accepted every chunk."""
+
+    delivery_id: str
+
+
+DeliveryEvent = DeliveryFailed | MessageDelivered
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,7 +72,8 @@ class DeliverToTarget:
     """Sent to Delivery by operators and embedders: send ``text`` to a target named in text.
 
     Targets: ``<platform>`` (its home channel) or ``<platform>:<chat_id>[:<thread_id>]``.
-    An unknown or unresolvable target is reported as ``DeliveryFailed``.
+    The outcome goes to ``reply_to``: ``MessageDelivered``, or ``DeliveryFailed`` (an unknown or
+    unresolvable target included).
     """
 
     delivery_id: str

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from hermes.messages.agent import TurnCompleted, TurnFailed
-from hermes.messages.delivery import DeliveryFailed
+from hermes.messages.delivery import DeliveryFailed, MessageDelivered
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.store import SessionLoaded
 from hermes.messages.values import InboundMessage, SessionKey, TokenUsage
@@ -94,4 +94,5 @@ SessionCommand = (
     | TurnFailed
     | TimerFired
     | DeliveryFailed
+    | MessageDelivered
 )

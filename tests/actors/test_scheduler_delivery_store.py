@@ -20,8 +20,10 @@ from hermes.messages.delivery import (
     DeliveryStatus,
     GetDeliveryStatus,
     GetHomeChannels,
+    MessageDelivered,
     OutboundFailed,
     OutboundMessage,
+    OutboundSent,
     SendDelta,
     SendOutbound,
     SetHomeChannel,
@@ -290,3 +292,13 @@ def test_stopping_commits_what_is_pending(tmp_path):
         assert [r.session_id for r in reopened.list_sessions(None)] == ["kept"]
     finally:
         reopened.close()
+
+
+def test_a_delivery_to_a_target_reports_its_success(delivery, platform_probe):
+    requester = RecordingAddress("requester")
+    delivery.tell(
+        DeliverToTarget(delivery_id="d9", target="telegram", text="hi", reply_to=requester)
+    )
+    send = platform_probe.expect(SendOutbound)
+    send.reply_to.tell(OutboundSent(delivery_id="d9"))
+    assert requester.expect(MessageDelivered).delivery_id == "d9"

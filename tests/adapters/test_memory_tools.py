@@ -22,6 +22,7 @@ from hermes.adapters.agents.tool_loop import (
     ToolPolicy,
     converse,
 )
+from hermes.adapters.agents.toolbox import MemoryTools, Toolbox
 from hermes.messages.memory import MemoryUnavailableError
 from hermes.messages.values import TokenUsage
 
@@ -288,7 +289,8 @@ def search(call_id: str, query: str) -> ToolCall:
 def loop(model, memory, *, rounds=6, final_answer=True, on_delta=None):
     policy = ToolPolicy(max_tool_rounds=rounds, final_answer=final_answer)
     messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
-    return asyncio.run(converse(model, messages, memory, policy, on_delta))
+    toolbox = None if memory is None else Toolbox((MemoryTools(memory),))
+    return asyncio.run(converse(model, messages, toolbox, policy, on_delta))
 
 
 def test_the_loop_sends_results_back_in_call_order_and_sums_usage():

@@ -594,7 +594,7 @@ def test_typing_starts_at_once_once_per_chat_and_stops(telegram, fake):
 def test_the_command_menu_is_set_after_connecting(telegram, fake):
     telegram(commands=(("new", "start a fresh conversation"), ("status", "this conversation")))
 
-    fake.wait_for_calls("setMyCommands")
+    wait_until(lambda: fake.commands, what="the command menu")  # stored after the call is seen
     assert fake.commands == [
         {"command": "new", "description": "start a fresh conversation"},
         {"command": "status", "description": "this conversation"},

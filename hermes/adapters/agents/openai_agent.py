@@ -26,6 +26,7 @@ from hermes.adapters.agents.tool_loop import (
     ToolPolicy,
     converse,
 )
+from hermes.adapters.agents.toolbox import toolbox_for
 from hermes.messages.agent import AgentError, TurnContext, TurnPurpose, TurnResult
 from hermes.messages.values import Role, TokenUsage
 
@@ -118,7 +119,8 @@ class OpenAIAgent:
             messages = build_messages(self._settings.system_prompt, context)
         policy = ToolPolicy(max_tool_rounds=self._settings.max_tool_rounds, final_answer=not flush)
         try:
-            outcome = await converse(self._ask, messages, context.memory, policy, on_delta)
+            toolbox = toolbox_for(context)
+            outcome = await converse(self._ask, messages, toolbox, policy, on_delta)
         except openai.OpenAIError as error:
             raise self._agent_error(error, context) from None
         if outcome.limited:

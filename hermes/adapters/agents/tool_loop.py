@@ -1,8 +1,8 @@
-"""The tool loop of one turn: ask the model, run the memory tools it calls, ask again.
+"""The tool loop of one turn: ask the model, run the tools it calls, ask again.
 
 Messages follow the standard OpenAI tools format: the assistant message that asked for tools
 goes back with its ``tool_calls``, followed by one ``tool`` message per call, in call order.
-The calls of one round run concurrently, each against the turn's own ``MemoryHandle``. The
+The calls of one round run concurrently, each on the turn's own ``Toolbox`` (its handles). The
 number of tool rounds is bounded; past the bound the model is asked once more with no tools,
 so it must answer. Everything the model writes as content, in any round, is the answer, so the
 text streamed to the user and the text returned are always the same.
@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Protocol
 
-from hermes.adapters.agents.memory_tools import memory_tool_definitions, run_memory_tool
+from hermes.adapters.agents.toolbox import Toolbox
 from hermes.messages.values import TokenUsage
 
 if TYPE_CHECKING:
@@ -26,11 +26,10 @@ if TYPE_CHECKING:
     )
     from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
-    from hermes.messages.memory import MemoryHandle
     from hermes.messages.ports import DeltaSink
 
 TOOL_LIMIT_NOTICE: Final = (
-    "(I could not finish this answer: I kept looking things up in memory. Please ask again.)"
+    "(I could not finish this answer: I kept using my tools. Please ask again.)"
 )
 ROUND_SEPARATOR: Final = "\n\n"
 """Between the texts the model writes in different rounds."""
@@ -93,35 +92,35 @@ class LoopOutcome:
 async def converse(
     ask: AskModel,
     messages: list[ChatCompletionMessageParam],
-    memory: MemoryHandle | None,
+    toolbox: Toolbox | None,
     policy: ToolPolicy,
     on_delta: DeltaSink | None,
 ) -> LoopOutcome:
     """Run the model until it answers without tool calls; ``messages`` grows as it goes.
 
-    Without ``memory`` no tools are offered and the model is asked exactly once.
+    Without a ``toolbox`` no tools are offered and the model is asked exactly once.
     """
     answer = _Answer(on_delta)
     usage = TokenUsage()
-    tools = memory_tool_definitions() if memory is not None else None
+    tools = toolbox.definitions() if toolbox is not None else None
     rounds = 0
     while True:
         offered = tools if rounds < policy.max_tool_rounds else None
-        if memory is not None and offered is None and not policy.final_answer:
+        if toolbox is not None and offered is None and not policy.final_answer:
             return LoopOutcome(text=answer.text, usage=usage, tool_rounds=rounds, limited=True)
         reply = await ask(messages, offered, answer.round_sink())
         usage += reply.usage
         answer.add(reply.content)
-        if memory is None or offered is None or not reply.tool_calls:
+        if toolbox is None or offered is None or not reply.tool_calls:
             break
         rounds += 1
         messages.append(_assistant_message(reply))
-        results = await _run_calls(memory, reply.tool_calls)
+        results = await _run_calls(toolbox, reply.tool_calls)
         messages.extend(
             {"role": "tool", "tool_call_id": call.call_id, "content": result}
             for call, result in zip(reply.tool_calls, results, strict=True)
         )
-    limited = memory is not None and offered is None
+    limited = toolbox is not None and offered is None
     if limited and not reply.content.strip():
         answer.add_notice(TOOL_LIMIT_NOTICE)
     return LoopOutcome(text=answer.text, usage=usage, tool_rounds=rounds, limited=limited)
@@ -157,12 +156,11 @@ class StreamedToolCalls:
         )
 
 
-async def _run_calls(memory: MemoryHandle, calls: tuple[ToolCall, ...]) -> list[str]:
-    # return_exceptions lets every call finish before an unexpected error (a bug in a
-    # memory adapter) ends the turn, so no call is left running unobserved.
+async def _run_calls(toolbox: Toolbox, calls: tuple[ToolCall, ...]) -> list[str]:
+    # return_exceptions lets every call finish before an unexpected error (a bug in an
+    # adapter) ends the turn, so no call is left running unobserved.
     results = await asyncio.gather(
-        *(run_memory_tool(memory, call.name, call.arguments) for call in calls),
-        return_exceptions=True,
+        *(toolbox.run(call.name, call.arguments) for call in calls), return_exceptions=True
     )
     texts: list[str] = []
     for result in results:
