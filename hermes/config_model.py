@@ -104,6 +104,7 @@ class TelegramConfig:
     free_response_chats: tuple[str, ...] = ()
     allowed_users: tuple[str, ...] = ()
     allow_all_users: bool = False
+    unauthorized_dm_behavior: str | None = None
     home_channel: str | None = None
     home_channel_name: str = "Home"
     text_batch_delay: float = 0.6
@@ -120,6 +121,7 @@ class DiscordConfig:
     free_response_channels: tuple[str, ...] = ()
     allowed_users: tuple[str, ...] = ()
     allow_all_users: bool = False
+    unauthorized_dm_behavior: str | None = None
     home_channel: str | None = None
     home_channel_name: str = "Home"
 
@@ -138,7 +140,11 @@ class Config:
     honcho: HonchoConfig = field(default_factory=HonchoConfig)
     group_sessions_per_user: bool = True
     busy_input_mode: BusyInputMode = BusyInputMode.INTERRUPT
+    timezone: str | None = None
+    """IANA zone name; None: the machine's zone."""
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    unauthorized_dm_behavior: str | None = None
+    """``pair`` or ``ignore``; None: ``pair`` without an allowlist, ``ignore`` with one."""
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
     discord: DiscordConfig = field(default_factory=DiscordConfig)
     log_level: str = "INFO"

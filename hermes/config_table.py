@@ -8,9 +8,11 @@ it, so no key is spelled in two places. Add a row here and a field to the matchi
 from __future__ import annotations
 
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from hermes.config_settings import (
     BusyInputMode,
+    InvalidValueError,
     MemoryProviderName,
     ResetMode,
     Setting,
@@ -28,6 +30,18 @@ from hermes.config_settings import (
     parse_ws_url,
     positive_seconds,
 )
+
+_DM_BEHAVIOR: Final = choice(("pair", "ignore"))
+
+
+def _parse_timezone(raw: object) -> str | None:
+    """An IANA time zone name, such as ``Europe/Berlin``; empty means the machine's zone."""
+    name = parse_optional_text(raw)
+    try:
+        return None if name is None else ZoneInfo(name.strip()).key
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise InvalidValueError("an IANA time zone name, such as Europe/Berlin or UTC") from None
+
 
 SETTINGS: Final[tuple[Setting, ...]] = (
     Setting(
@@ -157,6 +171,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         meaning="A message sent during a turn interrupts it, or queues behind it.",
     ),
     Setting(
+        path="timezone",
+        env="HERMES_TIMEZONE",
+        parse=_parse_timezone,
+        meaning="IANA zone (`Europe/Berlin`) of cron schedules, job times and daily resets.",
+        default_doc="(none: the machine's zone)",
+    ),
+    Setting(
         path="gateway.shutdown_timeout",
         env="HERMES_SHUTDOWN_TIMEOUT",
         parse=positive_seconds,
@@ -206,6 +227,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         meaning="Serve everyone on chat platforms that have no allowlist (a public bot).",
     ),
     Setting(
+        path="unauthorized_dm_behavior",
+        env="UNAUTHORIZED_DM_BEHAVIOR",
+        parse=_DM_BEHAVIOR,
+        meaning="What a stranger who DMs the bot gets: `pair` (a pairing code) or `ignore`.",
+        default_doc="(none: `pair` without an allowlist, `ignore` with one)",
+    ),
+    Setting(
         path="telegram.bot_token",
         env="TELEGRAM_BOT_TOKEN",
         parse=parse_secret,
@@ -243,6 +271,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env="TELEGRAM_ALLOW_ALL_USERS",
         parse=parse_bool,
         meaning="Serve every Telegram user, allowlists or not.",
+    ),
+    Setting(
+        path="telegram.unauthorized_dm_behavior",
+        env="TELEGRAM_UNAUTHORIZED_DM_BEHAVIOR",
+        parse=_DM_BEHAVIOR,
+        meaning="`unauthorized_dm_behavior` for Telegram alone.",
+        default_doc="(none: `unauthorized_dm_behavior`)",
     ),
     Setting(
         path="telegram.home_channel",
@@ -306,6 +341,13 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         env="DISCORD_ALLOW_ALL_USERS",
         parse=parse_bool,
         meaning="Serve every Discord user, allowlists or not.",
+    ),
+    Setting(
+        path="discord.unauthorized_dm_behavior",
+        env="DISCORD_UNAUTHORIZED_DM_BEHAVIOR",
+        parse=_DM_BEHAVIOR,
+        meaning="`unauthorized_dm_behavior` for Discord alone.",
+        default_doc="(none: `unauthorized_dm_behavior`)",
     ),
     Setting(
         path="discord.home_channel",

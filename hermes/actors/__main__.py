@@ -23,6 +23,8 @@ from pykka.debug import log_thread_tracebacks
 
 from hermes.actors import admin_client
 from hermes.actors.admin_cli import add_core_commands
+from hermes.actors.admin_cli_operations import add_operation_commands
+from hermes.actors.cron_cli import add_cron_commands
 from hermes.actors.logs import configure_logging
 from hermes.actors.pidlock import AlreadyRunningError, GatewayLock
 from hermes.actors.system import SystemOverrides, start_system
@@ -34,7 +36,7 @@ logger = logging.getLogger("hermes")
 EX_CONFIG: Final = 78
 """Exit code for a configuration error (sysexits.h), so supervisors stop retrying."""
 EX_INTERRUPTED: Final = 130
-ADMIN_COMMAND_GROUPS: Final = (add_core_commands,)
+ADMIN_COMMAND_GROUPS: Final = (add_core_commands, add_operation_commands, add_cron_commands)
 """Each adds its ``admin`` subcommands (see ``hermes.actors.admin_cli``)."""
 
 

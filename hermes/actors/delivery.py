@@ -1,22 +1,29 @@
 """DeliveryActor: routes everything the gateway says to the platform that reaches the chat.
 
-Owns the outbox of deliveries in flight and the platform links. Accepts ``DeliveryCommand``:
-splits text at the target platform's limit (never inside a code fence), hands the chunks to
-the adapter as one ``SendOutbound`` (so they go out in order), and reports a failure to whoever
-asked. Streaming deltas pass through to adapters that show them.
+Owns the outbox (deliveries in flight, their retries), the platform links, the home channels
+and the channel directory. Splits text at the target platform's limit (never inside a code
+fence), hands the chunks to the adapter as one ``SendOutbound`` (so they go out in order),
+retries what is retryable without re-sending confirmed chunks (``delivery_outbox``), and reports
+the outcome to whoever asked. Text delivered into a chat that has a session is mirrored there
+through the Router. Streaming deltas and typing indicators pass through to the adapters.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
-from typing import assert_never
+from pathlib import Path
+from typing import Final, assert_never
 
 import pykka
 
 from hermes.actors.address import ActorAddress
+from hermes.actors.delivery_outbox import Mirror, Pending, delivery_of, timer_key
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.delivery import (
+    ChatSeen,
+    ConnectRouter,
     DeliverDelta,
     DeliverMessage,
     DeliverToTarget,
@@ -25,8 +32,10 @@ from hermes.messages.delivery import (
     DeliveryFailed,
     DeliveryStatus,
     GetDeliveryStatus,
+    GetDirectory,
     GetHomeChannels,
     MessageDelivered,
+    MirrorDelivery,
     OutboundFailed,
     OutboundMessage,
     OutboundSent,
@@ -37,14 +46,18 @@ from hermes.messages.delivery import (
     SetTyping,
 )
 from hermes.messages.ports import Clock
+from hermes.messages.scheduler import ArmTimer, SchedulerCommand, TimerFired
 from hermes.messages.store import SaveHomeChannel, StoreCommand
-from hermes.messages.values import HomeChannel, Platform
+from hermes.messages.values import ChatAddress, HomeChannel, Platform
 from hermes.policies.chunking import split_message
-from hermes.policies.targets import TargetError, resolve_target
+from hermes.policies.targets import LocalTarget, TargetContext, TargetError, resolve_target
 
 logger = logging.getLogger(__name__)
 
-EMPTY_REPLY = "(No response generated)"
+EMPTY_REPLY: Final = "(No response generated)"
+DIRECTORY_SIZE: Final = 10_000
+"""Chats remembered for names in targets (the most recently seen)."""
+_SAFE_ID: Final = re.compile(r"[^A-Za-z0-9_-]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,13 +72,6 @@ class PlatformLink:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _InFlight:
-    platform: Platform
-    reply_to: Address[DeliveryEvent] | None
-    report_success: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryDeps:
     """Everything Delivery is started with."""
 
@@ -73,27 +79,38 @@ class DeliveryDeps:
     homes: tuple[HomeChannel, ...]
     """The home channels at start: configured ones, overridden by those chosen with /sethome."""
     store: Address[StoreCommand]
+    scheduler: Address[SchedulerCommand]
     clock: Clock
+    local_dir: Path
+    """Where ``local`` deliveries are written."""
+    directory: tuple[ChatAddress, ...] = ()
+    """Chats known at start (from the Store's session origins)."""
 
 
 class DeliveryActor(pykka.ThreadingActor):
     """The owner of outbound routing.
 
     Accepts: ``DeliveryCommand``: messages to send (to an address or a target named in text),
-        streamed deltas, typing indicators, ``/sethome``, the adapters' outcomes, queries.
-    Emits: ``SendOutbound``/``SendDelta``/``SetTyping`` to platform adapters; ``DeliveryFailed``
-        to the requester of a failed delivery; ``SaveHomeChannel`` to the Store.
-    Owns: delivery_id -> in-flight delivery, the platform links, the home channels, counters.
+        streamed deltas, typing indicators, ``/sethome``, chats seen, the adapters' outcomes,
+        retry timers, queries.
+    Emits: ``SendOutbound``/``SendDelta``/``SetTyping`` to platform adapters; ``DeliveryFailed``/
+        ``MessageDelivered`` to requesters; ``SaveHomeChannel`` to the Store; ``ArmTimer`` to the
+        Scheduler; ``MirrorDelivery`` to the Router.
+    Owns: the outbox, the platform links, the home channels, the directory, counters.
     Lifecycle: started before the Router, stopped after it (so the last replies still go out).
     """
 
     def __init__(self, deps: DeliveryDeps) -> None:
-        """Keep the platform links and home channels."""
+        """Keep the platform links, home channels and directory."""
         super().__init__()
         self._deps = deps
         self._links = {link.platform: link for link in deps.links}
         self._homes = {home.platform: home for home in deps.homes}
-        self._in_flight: dict[str, _InFlight] = {}
+        self._directory: dict[tuple[Platform, str], ChatAddress] = {
+            (a.platform, a.chat_id): a for a in deps.directory
+        }
+        self._outbox: dict[str, Pending] = {}
+        self._router: Address[MirrorDelivery] | None = None
         self._sent = 0
         self._failed = 0
         self._self: ActorAddress[DeliveryCommand] = ActorAddress(self.actor_ref)
@@ -102,113 +119,159 @@ class DeliveryActor(pykka.ThreadingActor):
         """Dispatch one message of Delivery's protocol."""
         match message:
             case DeliverMessage():
-                self._on_deliver_message(message)
+                self._deliver(message.delivery_id, message.message, message.reply_to)
             case DeliverToTarget():
                 self._on_deliver_to_target(message)
-            case SetHomeChannel():
-                self._on_set_home_channel(message)
-            case GetHomeChannels():
-                return tuple(self._homes.values())
             case DeliverDelta():
                 self._on_deliver_delta(message)
             case SetTyping():
-                self._on_set_typing(message)
+                self._pass_on(message.target.platform, message)
+            case SetHomeChannel() | ChatSeen() | ConnectRouter():
+                self._learn(message)
             case OutboundSent() | OutboundFailed():
                 self._on_outcome(message)
-            case GetDeliveryStatus():
-                return DeliveryStatus(
-                    in_flight=len(self._in_flight), sent=self._sent, failed=self._failed
-                )
+            case TimerFired():
+                self._on_retry(message.key)
+            case GetDeliveryStatus() | GetHomeChannels() | GetDirectory():
+                return self._on_query(message)
             case _:
                 assert_never(message)
         return None
 
-    def _on_deliver_message(self, message: DeliverMessage, *, report_success: bool = False) -> None:
-        outbound = message.message
+    # -- sending ----------------------------------------------------------------------------
+
+    def _deliver(
+        self,
+        delivery_id: str,
+        outbound: OutboundMessage,
+        reply_to: Address[DeliveryEvent] | None,
+        mirror: Mirror | None = None,
+    ) -> None:
         link = self._links.get(outbound.target.platform)
         if link is None:
-            self._fail(
-                message.delivery_id,
-                message.reply_to,
-                f"{outbound.target.platform} is not connected",
-            )
+            self._fail(delivery_id, reply_to, f"{outbound.target.platform} is not connected")
             return
         text = outbound.text or EMPTY_REPLY
         limit = link.max_message_length
         chunks = (split_message(text, limit) if limit is not None else (text,)) or (EMPTY_REPLY,)
-        self._in_flight[message.delivery_id] = _InFlight(
-            platform=link.platform, reply_to=message.reply_to, report_success=report_success
+        send = SendOutbound(
+            delivery_id=delivery_id, message=outbound, chunks=chunks, reply_to=self._self
         )
+        self._outbox[delivery_id] = Pending(
+            send=send, platform=link.platform, reply_to=reply_to, mirror=mirror
+        )
+        self._send(delivery_id)
+
+    def _send(self, delivery_id: str) -> None:
+        pending = self._outbox[delivery_id]
         try:
-            link.address.tell(
-                SendOutbound(
-                    delivery_id=message.delivery_id,
-                    message=outbound,
-                    chunks=chunks,
-                    reply_to=self._self,
-                )
-            )
+            self._links[pending.platform].address.tell(pending.remaining())
         except AddressClosedError:
-            del self._in_flight[message.delivery_id]
-            self._fail(message.delivery_id, message.reply_to, f"{link.platform} has stopped")
+            del self._outbox[delivery_id]
+            self._fail(delivery_id, pending.reply_to, f"{pending.platform} has stopped")
 
     def _on_deliver_to_target(self, message: DeliverToTarget) -> None:
+        context = TargetContext(
+            homes=self._homes, directory=self._directory.values(), origin=message.origin
+        )
         try:
-            address = resolve_target(message.target, self._homes)
+            resolved = resolve_target(message.target, context)
         except TargetError as error:
             self._fail(message.delivery_id, message.reply_to, str(error))
             return
-        outbound = OutboundMessage(target=address, text=message.text, kind=message.kind)
-        self._on_deliver_message(
-            DeliverMessage(
-                delivery_id=message.delivery_id, message=outbound, reply_to=message.reply_to
-            ),
-            report_success=True,
-        )
+        if isinstance(resolved, LocalTarget):
+            self._write_local(message)
+            return
+        outbound = OutboundMessage(target=resolved, text=message.text, kind=message.kind)
+        mirror = None
+        if message.mirror_label is not None:
+            mirror = Mirror(address=resolved, label=message.mirror_label)
+        self._deliver(message.delivery_id, outbound, message.reply_to, mirror)
+        pending = self._outbox.get(message.delivery_id)
+        if pending is not None:
+            pending.report_success = True  # operators and jobs hear of success too
 
-    def _on_set_home_channel(self, message: SetHomeChannel) -> None:
-        home = message.home
-        self._homes[home.platform] = home
-        self._deps.store.tell(SaveHomeChannel(home=home, at=self._deps.clock.now()))
-        logger.info(
-            "home channel of %s is now %s (%s)", home.platform, home.address.chat_id, home.name
-        )
+    def _write_local(self, message: DeliverToTarget) -> None:
+        stamp = self._deps.clock.now().strftime("%Y%m%d_%H%M%S")
+        name = _SAFE_ID.sub("_", message.delivery_id)[:64] or "delivery"
+        path = self._deps.local_dir / f"{stamp}_{name}.md"
+        try:
+            self._deps.local_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            path.write_text(message.text + "\n", encoding="utf-8")
+        except OSError as error:
+            self._fail(message.delivery_id, message.reply_to, f"cannot write {path}: {error}")
+            return
+        self._sent += 1
+        if message.reply_to is not None:
+            self._report(message.reply_to, MessageDelivered(delivery_id=message.delivery_id))
 
     def _on_deliver_delta(self, message: DeliverDelta) -> None:
         link = self._links.get(message.target.platform)
         if link is None or not link.streams:
             return
-        try:
-            link.address.tell(
-                SendDelta(
-                    target=message.target,
-                    in_reply_to=message.in_reply_to,
-                    session_id=message.session_id,
-                    text=message.text,
-                )
-            )
-        except AddressClosedError:
-            logger.debug("delta dropped: %s has stopped", link.platform)
+        self._pass_on(
+            link.platform,
+            SendDelta(
+                target=message.target,
+                in_reply_to=message.in_reply_to,
+                session_id=message.session_id,
+                text=message.text,
+            ),
+        )
 
-    def _on_set_typing(self, message: SetTyping) -> None:
-        link = self._links.get(message.target.platform)
+    def _pass_on(self, platform: Platform, command: PlatformCommand) -> None:
+        link = self._links.get(platform)
         if link is None:
             return
         try:
-            link.address.tell(message)
+            link.address.tell(command)
         except AddressClosedError:
-            logger.debug("typing indicator dropped: %s has stopped", link.platform)
+            logger.debug("%s dropped: %s has stopped", type(command).__name__, platform)
+
+    # -- outcomes ---------------------------------------------------------------------------
 
     def _on_outcome(self, message: OutboundSent | OutboundFailed) -> None:
-        entry = self._in_flight.pop(message.delivery_id, None)
-        if entry is None:
+        pending = self._outbox.get(message.delivery_id)
+        if pending is None:
             return
         if isinstance(message, OutboundSent):
+            del self._outbox[message.delivery_id]
             self._sent += 1
-            if entry.report_success and entry.reply_to is not None:
-                self._report(entry.reply_to, MessageDelivered(delivery_id=message.delivery_id))
-        else:
-            self._fail(message.delivery_id, entry.reply_to, message.reason)
+            self._succeeded(pending)
+            return
+        delay = pending.retry_delay(message)
+        if delay is None:
+            del self._outbox[message.delivery_id]
+            self._fail(message.delivery_id, pending.reply_to, message.reason)
+            return
+        logger.info(
+            "delivery %s failed (%s); attempt %d in %.1f s",
+            message.delivery_id,
+            message.reason,
+            pending.attempts,
+            delay,
+        )
+        self._deps.scheduler.tell(
+            ArmTimer(key=timer_key(message.delivery_id), delay_seconds=delay, reply_to=self._self)
+        )
+
+    def _on_retry(self, key: str) -> None:
+        delivery_id = delivery_of(key)
+        if delivery_id is not None and delivery_id in self._outbox:
+            self._send(delivery_id)
+
+    def _succeeded(self, pending: Pending) -> None:
+        if pending.report_success and pending.reply_to is not None:
+            self._report(pending.reply_to, MessageDelivered(delivery_id=pending.send.delivery_id))
+        if pending.mirror is not None and self._router is not None:
+            text = pending.send.message.text
+            mirror = MirrorDelivery(
+                address=pending.mirror.address, text=text, label=pending.mirror.label
+            )
+            try:
+                self._router.tell(mirror)
+            except AddressClosedError:
+                logger.debug("router gone; delivery %s not mirrored", pending.send.delivery_id)
 
     def _fail(self, delivery_id: str, reply_to: Address[DeliveryEvent] | None, reason: str) -> None:
         self._failed += 1
@@ -221,3 +284,45 @@ class DeliveryActor(pykka.ThreadingActor):
             reply_to.tell(event)
         except AddressClosedError:
             logger.debug("requester of delivery %s has stopped", event.delivery_id)
+
+    # -- what Delivery knows ----------------------------------------------------------------
+
+    def _on_query(
+        self, query: GetDeliveryStatus | GetHomeChannels | GetDirectory
+    ) -> DeliveryStatus | tuple[HomeChannel, ...] | tuple[ChatAddress, ...]:
+        match query:
+            case GetDeliveryStatus():
+                return DeliveryStatus(
+                    in_flight=len(self._outbox), sent=self._sent, failed=self._failed
+                )
+            case GetHomeChannels():
+                return tuple(self._homes.values())
+            case GetDirectory():
+                return (*(h.address for h in self._homes.values()), *self._directory.values())
+
+    def _learn(self, message: SetHomeChannel | ChatSeen | ConnectRouter) -> None:
+        match message:
+            case SetHomeChannel():
+                self._on_set_home_channel(message)
+            case ChatSeen():
+                self._on_chat_seen(message.address)
+            case ConnectRouter():
+                self._router = message.router
+
+    def _on_set_home_channel(self, message: SetHomeChannel) -> None:
+        home = message.home
+        self._homes[home.platform] = home
+        self._deps.store.tell(SaveHomeChannel(home=home, at=self._deps.clock.now()))
+        logger.info("home channel of %s: %s (%s)", home.platform, home.address.chat_id, home.name)
+
+    def _on_chat_seen(self, address: ChatAddress) -> None:
+        key = (address.platform, address.chat_id)
+        self._directory.pop(key, None)
+        self._directory[key] = ChatAddress(
+            platform=address.platform,
+            chat_id=address.chat_id,
+            chat_type=address.chat_type,
+            chat_name=address.chat_name,
+        )
+        if len(self._directory) > DIRECTORY_SIZE:
+            del self._directory[next(iter(self._directory))]

@@ -1,10 +1,12 @@
 """RouterActor: maps each inbound message to the SessionActor of its session_key.
 
 Owns the map session_key -> live session, the buffers of keys whose session is stopping, the
-inbound dedupe window, and the periodic expiry check. Accepts ``RouterCommand``; tells sessions
-``HandleUserMessage``/``ResetSession``/``ExpireSession``/``HandOver`` and the Store
-``RecordInbound``/``FindExpiredSessions``. It is the single writer per key: once a session says
-it is stopping, nothing more is routed to it, so no message slips into a stopping actor.
+inbound dedupe window, the access rules with the approved pairings (``AccessGate``), and the
+periodic expiry check. Accepts ``RouterCommand``; tells sessions
+``HandleUserMessage``/``ResetSession``/``ExpireSession``/``HandOver``, the Store
+``RecordInbound``/``FindExpiredSessions``, and the PairingActor ``RequestPairing``. It is the
+single writer per key: once a session says it is stopping, nothing more is routed to it, so no
+message slips into a stopping actor.
 """
 
 from __future__ import annotations
@@ -19,12 +21,17 @@ from typing import Final, Protocol, assert_never
 import pykka
 
 from hermes.actors.address import ActorAddress
+from hermes.actors.router_access import AccessGate
+from hermes.messages.access import PlatformUser
 from hermes.messages.address import Address, AddressClosedError
+from hermes.messages.pairing import PairingCommand
 from hermes.messages.ports import Clock
 from hermes.messages.router import (
     AdminResetSession,
+    ApprovedUsersChanged,
     ExpireSessions,
     GetRouterStatus,
+    ReplaceAuthRules,
     RouteInbound,
     RouterCommand,
     RouterStatus,
@@ -43,7 +50,7 @@ from hermes.messages.session import (
 )
 from hermes.messages.store import FindExpiredSessions, RecordInbound, StoreCommand
 from hermes.messages.values import InboundMessage, Platform, SessionKey
-from hermes.policies.authorization import AuthRules, authorize
+from hermes.policies.authorization import AuthRules
 from hermes.policies.session_keys import SessionRoute, route_for, route_for_key
 from hermes.policies.sessions import ResetRules
 
@@ -106,6 +113,10 @@ class RouterDeps:
     restart are dropped too."""
     expiry: ExpiryCheck | None = None
     session_stop_timeout: float = 5.0
+    pairing: Address[PairingCommand] | None = None
+    """Where unauthorized DMs ask for a pairing code; None: never offered."""
+    approved: frozenset[PlatformUser] = frozenset()
+    """The approved pairings at start (from the Store)."""
 
 
 @dataclass(slots=True)
@@ -120,7 +131,6 @@ class _Live:
 class _Counters:
     routed: int = 0
     duplicates: int = 0
-    unauthorized: int = 0
     crashes: int = 0
 
 
@@ -130,8 +140,9 @@ class RouterActor(pykka.ThreadingActor):
     Accepts: ``RouterCommand``.
     Emits: ``HandleUserMessage``, ``ResetSession``, ``ExpireSession``, ``HandOver`` to
         sessions; ``RecordInbound``, ``FindExpiredSessions`` to the Store; ``ArmTimer`` to the
-        Scheduler.
-    Owns: live and stopping sessions (with their buffers), the dedupe window, counters.
+        Scheduler; ``RequestPairing`` to the PairingActor.
+    Owns: live and stopping sessions (with their buffers), the dedupe window, the access
+        rules and approved pairings, counters.
     Lifecycle: started by the System before the platforms; on stop it stops every session,
         one at a time.
     """
@@ -145,6 +156,7 @@ class RouterActor(pykka.ThreadingActor):
         self._seen: OrderedDict[DedupeKey, None] = OrderedDict.fromkeys(deps.recent_inbound)
         self._next_incarnation = 1
         self._counters = _Counters()
+        self._gate = AccessGate(deps.auth, deps.approved, deps.pairing)
         self._self: ActorAddress[RouterCommand] = ActorAddress(self.actor_ref)
 
     def on_start(self) -> None:
@@ -175,10 +187,11 @@ class RouterActor(pykka.ThreadingActor):
                 route = route_for_key(message.session_key)
                 self._dispatch(route, ResetSession(reason=ResetReason.ADMIN))
             case ExpireSessions():
-                for key in message.session_keys:
-                    self._dispatch(route_for_key(key), ExpireSession())
+                self._replay((route_for_key(key), ExpireSession()) for key in message.session_keys)
             case TimerFired():
                 self._on_expiry_check()
+            case ApprovedUsersChanged() | ReplaceAuthRules():
+                self._gate.apply(message)
             case GetRouterStatus():
                 return self._status()
             case _:
@@ -186,15 +199,7 @@ class RouterActor(pykka.ThreadingActor):
         return None
 
     def _on_route_inbound(self, inbound: InboundMessage) -> None:
-        verdict = authorize(self._deps.auth, inbound)
-        if not verdict.allowed:
-            self._counters.unauthorized += 1
-            logger.info(
-                "ignored a message from user %s on %s: %s",
-                inbound.sender.user_id,
-                inbound.origin.platform,
-                verdict,
-            )
+        if not self._gate.admit(inbound):
             return
         route = route_for(inbound, group_sessions_per_user=self._deps.group_sessions_per_user)
         # A sender waiting on its connection retries as a new request; chat platforms
@@ -324,6 +329,6 @@ class RouterActor(pykka.ThreadingActor):
             buffered_messages=sum(len(entry.buffered) for entry in self._stopping.values()),
             routed=self._counters.routed,
             duplicates_dropped=self._counters.duplicates,
-            unauthorized_dropped=self._counters.unauthorized,
+            unauthorized_dropped=self._gate.refused,
             crashes=self._counters.crashes,
         )

@@ -17,6 +17,7 @@ from enum import Enum
 from hermes.actors.session_memory import SessionMemory
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.agent import AgentRuntimeCommand, TurnContext, TurnPurpose, TurnResult
+from hermes.messages.cron import CronHandle, CronService
 from hermes.messages.delivery import (
     DeliverMessage,
     DeliveryCommand,
@@ -80,6 +81,8 @@ class SessionDeps:
     clock: Clock
     settings: SessionSettings
     memory: MemoryProvider | None = None
+    cron: CronService | None = None
+    """Where turns get their cron tools (None: no scheduled jobs)."""
 
 
 class TurnStop(Enum):
@@ -235,8 +238,16 @@ class SessionState:
             inputs=tuple(item.text for item in batch),
             system_prompt=client.system_prompt if client is not None else None,
             memory=self.memory.handle_for(last.sender),
+            cron=self._cron_for(last),
         )
         return self.turn, context
+
+    def _cron_for(self, message: InboundMessage) -> CronHandle | None:
+        """The cron tools for a turn answering ``message`` (none for a stateless request)."""
+        cron = self._deps.cron
+        if cron is None or self._deps.route.ephemeral:
+            return None
+        return cron.handle_for(message.origin, message.sender)
 
     def flush_context(self, turn_id: str) -> TurnContext | None:
         """The "save what matters" turn of an ending session, or None when there is none."""

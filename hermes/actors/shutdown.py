@@ -2,8 +2,9 @@
 
 Platforms stop taking messages; running turns may finish (up to the deadline, keeping a reserve);
 the rest are cancelled, so their sessions tell the users; the Router stops every session one at a
-time (each persists); Delivery sends what is left; then platforms, runtime, scheduler and, last,
-the Store (which commits) close. ``ActorRegistry.stop_all`` is the final safety net.
+time (each persists), then pairing stops; Delivery sends what is left; then platforms, runtime,
+scheduler and, last, the Store (which commits) close. ``ActorRegistry.stop_all`` is the final
+safety net.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hermes.actors.agent_runtime import AgentRuntime
 from hermes.actors.scheduler import SchedulerActor
 from hermes.messages.delivery import DeliveryCommand, GetDeliveryStatus
 from hermes.messages.memory import MemoryProvider
+from hermes.messages.pairing import PairingCommand
 from hermes.messages.ports import PlatformAdapter
 from hermes.messages.router import RouterCommand
 from hermes.messages.store import StoreCommand
@@ -39,6 +41,7 @@ class Parts:
     runtime: AgentRuntime | None = None
     delivery: ActorAddress[DeliveryCommand] | None = None
     router: ActorAddress[RouterCommand] | None = None
+    pairing: ActorAddress[PairingCommand] | None = None
     platforms: list[PlatformAdapter] = field(default_factory=list)
     memory: MemoryProvider | None = None
     admin: AdminServer | None = None
@@ -64,6 +67,8 @@ def stop_parts(parts: Parts, timeout: float) -> None:
         _drain_turns(parts.runtime, deadline)
     if parts.router is not None:
         parts.router.stop(deadline.left())
+    if parts.pairing is not None:
+        parts.pairing.stop(deadline.left())
     if parts.delivery is not None:
         _drain_delivery(parts.delivery, deadline.left())
         parts.delivery.stop(deadline.left())

@@ -18,13 +18,16 @@ from hermes.actors.address import ActorAddress
 from hermes.messages.ports import StateStorage, StorageError
 from hermes.messages.router import ExpireSessions
 from hermes.messages.store import (
+    DeleteCronJob,
     FindExpiredSessions,
     GetSessionRecord,
     GetStoreStatus,
     ListSessions,
     LoadSession,
     RecordInbound,
+    RecordPairing,
     RecordTurn,
+    SaveCronJob,
     SaveHomeChannel,
     SaveSession,
     SessionLoaded,
@@ -72,7 +75,11 @@ class StoreActor(pykka.ThreadingActor):
     def on_receive(self, message: StoreCommand | _Commit) -> object:
         """Dispatch one message of the Store's protocol."""
         match message:
-            case SaveSession() | RecordTurn() | RecordInbound() | SaveHomeChannel():
+            case (
+                SaveSession() | RecordTurn() | RecordInbound() | SaveHomeChannel() | RecordPairing()
+            ):
+                self._on_write(message)
+            case SaveCronJob() | DeleteCronJob():
                 self._on_write(message)
             case _Commit():
                 self._commit_queued = False

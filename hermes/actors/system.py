@@ -1,7 +1,7 @@
 """The System: wires the actors and adapters, starts them in order, stops them in reverse.
 
-``start_system(config)`` starts Store, Scheduler, AgentRuntime, Delivery, Router, then the
-platforms (so nothing arrives before it can be handled) and the admin socket. ``System.stop``
+``start_system(config)`` starts Store, Scheduler, AgentRuntime, Delivery, Router, pairing, then
+the platforms (so nothing arrives before it can be handled) and the admin socket. ``System.stop``
 drains: platforms stop intake, running turns finish (up to ``shutdown_timeout``), the Router
 passivates every session, Delivery sends what is left, and the Store commits last. This module
 and ``__main__`` are the only ones that know concrete adapters.
@@ -18,11 +18,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final, TypeVar
 
+from hermes.actors import cron_wiring
 from hermes.actors import system_wiring as wiring
 from hermes.actors.address import ActorAddress
-from hermes.actors.admin import AdminCommands, AdminHandles, AdminServer
+from hermes.actors.admin import AdminCommands, AdminHandles, AdminServer, Handler
+from hermes.actors.admin_operations import OperationsDeps, operation_handlers
+from hermes.actors.admin_reload import ConfigReloader
 from hermes.actors.agent_runtime import AgentRuntime, RuntimeDeps
 from hermes.actors.delivery import DeliveryActor, DeliveryDeps
+from hermes.actors.late_address import LateAddress
+from hermes.actors.pairing import PairingActor, PairingDeps
 from hermes.actors.router import ExpiryCheck, RouterActor, RouterDeps, SessionHandle
 from hermes.actors.scheduler import SchedulerActor
 from hermes.actors.session import SessionActor
@@ -32,13 +37,15 @@ from hermes.actors.store import StoreActor
 from hermes.adapters.platforms.embedded import EmbeddedPlatform
 from hermes.adapters.platforms.http_api import HttpApiPlatform
 from hermes.adapters.storage.sqlite_store import SqliteStorage
-from hermes.config import Config
+from hermes.config import Config, load_config
 from hermes.messages.address import Address
 from hermes.messages.agent import AgentRuntimeCommand
+from hermes.messages.cron import CronService
 from hermes.messages.delivery import DeliverToTarget, DeliveryCommand, DeliveryEvent
 from hermes.messages.memory import MemoryProvider
+from hermes.messages.pairing import PairingCommand, PairingState
 from hermes.messages.ports import Agent, Clock, PlatformAdapter
-from hermes.messages.router import RouteInbound, RouterCommand
+from hermes.messages.router import ReplaceAuthRules, RouteInbound, RouterCommand
 from hermes.messages.scheduler import SchedulerCommand
 from hermes.messages.session import SessionCommand
 from hermes.messages.store import StoreCommand
@@ -76,6 +83,8 @@ class SystemOverrides:
     admin_socket: bool = True
     request_stop: Callable[[], None] | None = None
     """Called by ``admin stop``; by default the System stops itself on a new thread."""
+    load_config: Callable[[], Config] | None = None
+    """How ``admin reload`` reads the configuration again (default: ``load_config(home)``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +98,7 @@ class _SessionSpawner:
     clock: Clock
     settings: SessionSettings
     memory: MemoryProvider | None
+    cron: CronService | None = None
 
     def spawn(
         self, route: SessionRoute, incarnation: int, router: Address[RouterCommand]
@@ -104,6 +114,7 @@ class _SessionSpawner:
             clock=self.clock,
             settings=self.settings,
             memory=self.memory,
+            cron=self.cron,
         )
         return _ActorHandle(ActorAddress(SessionActor.start(deps)))
 
@@ -126,7 +137,8 @@ class System:
         self._overrides = overrides
         self._stopped = threading.Event()
         self._stop_lock = threading.Lock()
-        self.admin = AdminCommands(self._admin_handles())
+        cron = cron_wiring.admin_handlers(_required(parts.scheduler))
+        self.admin = AdminCommands(self._admin_handles(), extra=self._operations() | cron)
 
     @property
     def http_api_url(self) -> str | None:
@@ -153,6 +165,11 @@ class System:
     def store(self) -> ActorAddress[StoreCommand]:
         """The Store's address (embedders and tests)."""
         return _required(self._parts.store)
+
+    @property
+    def scheduler(self) -> SchedulerActor:
+        """The Scheduler (embedders and tests: ``CheckDueJobs``, ``status``)."""
+        return _required(self._parts.scheduler)
 
     @property
     def runtime(self) -> AgentRuntime:
@@ -192,8 +209,29 @@ class System:
         with self._stop_lock:
             if self._stopped.is_set():
                 return
+            if self._parts.scheduler is not None:
+                self._parts.scheduler.stop_jobs()  # no job starts while turns drain
             stop_parts(self._parts, self.config.gateway.shutdown_timeout)
             self._stopped.set()
+
+    def _operations(self) -> dict[str, Handler]:
+        home, platforms, router = self.config.home, self._parts.platforms, self.router
+
+        def apply(config: Config) -> None:
+            router.tell(ReplaceAuthRules(rules=wiring.auth_rules(config, platforms)))
+
+        reloader = ConfigReloader(
+            self.config,
+            self._overrides.load_config or (lambda: load_config(home=home).config),
+            apply,
+        )
+        return operation_handlers(
+            OperationsDeps(
+                pairing=_required(self._parts.pairing),
+                delivery=_required(self._parts.delivery),
+                reloader=reloader,
+            )
+        )
 
     def _admin_handles(self) -> AdminHandles:
         return AdminHandles(
@@ -222,6 +260,9 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
     config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
     storage = SqliteStorage.open(config.state_db)
     recent = storage.recent_inbound(clock.now() - DEDUPE_HORIZON)
+    jobs, zone = storage.cron_jobs(), cron_wiring.gateway_zone(config, overrides.local_zone)
+    pairing = storage.pairing_state()
+    to_pairing: LateAddress[PairingCommand] = LateAddress()
     parts = Parts()
     try:
         parts.store = ActorAddress(StoreActor.start(storage))
@@ -245,7 +286,10 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                     links=tuple(wiring.link(p) for p in parts.platforms),
                     homes=wiring.home_channels(config, storage.home_channels()),
                     store=parts.store,
+                    scheduler=parts.scheduler.address,
                     clock=clock,
+                    local_dir=config.home / "deliveries",
+                    directory=wiring.known_chats(storage),
                 )
             )
         )
@@ -255,8 +299,9 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
             delivery=parts.delivery,
             scheduler=parts.scheduler.address,
             clock=clock,
-            settings=wiring.session_settings(config, overrides.local_zone),
+            settings=wiring.session_settings(config, zone),
             memory=parts.memory,
+            cron=cron_wiring.cron_service(parts.scheduler),
         )
         parts.router = ActorAddress(
             RouterActor.start(
@@ -266,17 +311,21 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                     group_sessions_per_user=config.group_sessions_per_user,
                     auth=wiring.auth_rules(config, parts.platforms),
                     recent_inbound=recent,
+                    pairing=to_pairing,
+                    approved=pairing.approved_users(),
                     expiry=ExpiryCheck(
                         rules=wiring.reset_rules(config),
                         scheduler=parts.scheduler.address,
                         clock=clock,
-                        local_zone=wiring.local_zone(overrides.local_zone),
+                        local_zone=zone,
                         interval_seconds=config.gateway.expiry_check_seconds,
                     ),
                 )
             )
         )
+        to_pairing.bind(_start_pairing(parts, pairing, clock))
         _start_platforms(parts)
+        parts.scheduler.start_jobs(cron_wiring.cron_deps(config, jobs, parts, clock, zone))
         system = System(config, parts, overrides)
         if overrides.admin_socket:
             parts.admin = AdminServer(config.admin_socket, system.admin)
@@ -287,6 +336,21 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
     logger.info("agent: %s", agent.description)
     logger.info("memory: %s", parts.memory.description if parts.memory is not None else "none")
     return system
+
+
+def _start_pairing(parts: Parts, state: PairingState, clock: Clock) -> ActorAddress[PairingCommand]:
+    parts.pairing = ActorAddress(
+        PairingActor.start(
+            PairingDeps(
+                state=state,
+                store=_required(parts.store),
+                delivery=_required(parts.delivery),
+                router=_required(parts.router),
+                clock=clock,
+            )
+        )
+    )
+    return parts.pairing
 
 
 def _start_platforms(parts: Parts) -> None:

@@ -7,7 +7,7 @@ that knows concrete adapters. Pure construction: nothing here starts anything.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Final
 
 from hermes.actors.delivery import PlatformLink
@@ -19,15 +19,22 @@ from hermes.adapters.platforms.http_api import HttpApiPlatform, HttpApiSettings
 from hermes.adapters.platforms.telegram_platform import TelegramPlatform, TelegramSettings
 from hermes.config import BusyInputMode, Config, MemoryProviderName, ResetMode
 from hermes.messages.memory import MemoryProvider
-from hermes.messages.ports import Agent, PlatformAdapter
+from hermes.messages.ports import Agent, PlatformAdapter, StateStorage
 from hermes.messages.values import ChatAddress, HomeChannel, Platform
-from hermes.policies.authorization import TRUSTED_PLATFORMS, AuthRules, PlatformRules
+from hermes.policies.authorization import (
+    TRUSTED_PLATFORMS,
+    AuthRules,
+    DmBehavior,
+    PlatformRules,
+    dm_behavior,
+)
 from hermes.policies.commands import HELP_LINES_BY_NAME, CommandName
 from hermes.policies.sessions import ResetRule, ResetRules
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
+KNOWN_CHATS_HORIZON: Final = timedelta(days=30)
 REPLY_GRACE_SECONDS: Final = 60.0
 """An HTTP request waits ``turn_timeout`` plus this for its answer (queueing, delivery)."""
 
@@ -182,35 +189,50 @@ def memory_provider(config: Config) -> MemoryProvider | None:
 
 
 def auth_rules(config: Config, platforms: list[PlatformAdapter]) -> AuthRules:
-    """The allowlists; warns about a chat platform on which nobody could be served."""
+    """The access rules; says how a chat platform without allowlists treats strangers."""
     rules = AuthRules(
         allowed_users=frozenset(config.gateway.allowed_users),
         allow_all=config.gateway.allow_all_users,
+        unauthorized_dm=_dm_behavior(config.unauthorized_dm_behavior),
         platforms=(
             PlatformRules(
                 platform=Platform.TELEGRAM,
                 allowed_users=frozenset(config.telegram.allowed_users),
                 allow_all=config.telegram.allow_all_users,
+                unauthorized_dm=_dm_behavior(config.telegram.unauthorized_dm_behavior),
             ),
             PlatformRules(
                 platform=Platform.DISCORD,
                 allowed_users=frozenset(config.discord.allowed_users),
                 allow_all=config.discord.allow_all_users,
                 match_names=True,
+                unauthorized_dm=_dm_behavior(config.discord.unauthorized_dm_behavior),
             ),
         ),
     )
     for adapter in platforms:
-        if adapter.platform in TRUSTED_PLATFORMS:
+        platform = adapter.platform
+        if platform in TRUSTED_PLATFORMS or not rules.denies_everyone_on(platform):
             continue
-        if rules.denies_everyone_on(adapter.platform):
+        if dm_behavior(rules, platform) is DmBehavior.PAIR:
+            logger.info(
+                "%s has no allowlist: strangers who DM the bot get a pairing code for the "
+                "owner to approve (admin pairing approve %s CODE)",
+                platform,
+                platform.value,
+            )
+        else:
             logger.warning(
-                "%s has no allowlist and no allow-all: every user there will be ignored "
-                "(set %s_ALLOWED_USERS, GATEWAY_ALLOWED_USERS or GATEWAY_ALLOW_ALL_USERS)",
-                adapter.platform,
-                adapter.platform.value.upper(),
+                "%s has no allowlist, no allow-all and no pairing: every user there will be "
+                "ignored (set %s_ALLOWED_USERS, GATEWAY_ALLOWED_USERS or GATEWAY_ALLOW_ALL_USERS)",
+                platform,
+                platform.value.upper(),
             )
     return rules
+
+
+def _dm_behavior(value: str | None) -> DmBehavior | None:
+    return None if value is None else DmBehavior(value)
 
 
 def home_channels(config: Config, chosen: tuple[HomeChannel, ...]) -> tuple[HomeChannel, ...]:
@@ -225,3 +247,11 @@ def home_channels(config: Config, chosen: tuple[HomeChannel, ...]) -> tuple[Home
             homes[platform] = HomeChannel(platform=platform, address=address, name=name)
     homes.update((home.platform, home) for home in chosen)
     return tuple(homes.values())
+
+
+def known_chats(storage: StateStorage) -> tuple[ChatAddress, ...]:
+    """Chats of the sessions active in the last 30 days, for names in delivery targets."""
+    since = datetime.now(UTC) - KNOWN_CHATS_HORIZON
+    return tuple(
+        record.origin for record in storage.list_sessions(since) if record.origin is not None
+    )

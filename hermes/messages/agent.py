@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from hermes.messages.address import Address
+from hermes.messages.cron import CronHandle
 from hermes.messages.delivery import DeliverDelta
 from hermes.messages.memory import MemoryHandle
 from hermes.messages.values import ChatAddress, ChatMessage, SessionKey, TokenUsage
@@ -67,6 +68,9 @@ class TurnContext:
     """Extra instructions for this turn only (from an HTTP request body); never stored."""
     memory: MemoryHandle | None = None
     """This session's memory tools for this turn's user; None without a memory provider."""
+    cron: CronHandle | None = None
+    """The cron tools, bound to this turn's chat and user; None where jobs may not be made
+    (flush turns, and the runs of jobs themselves)."""
     purpose: TurnPurpose = TurnPurpose.REPLY
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hermes.messages.address import Address
+from hermes.messages.scheduler import TimerFired
 from hermes.messages.values import ChatAddress, HomeChannel, TokenUsage
 
 
@@ -81,6 +82,11 @@ class DeliverToTarget:
     text: str
     kind: OutboundKind = OutboundKind.NOTICE
     reply_to: Address[DeliveryEvent] | None = None
+    origin: ChatAddress | None = None
+    """The chat the ``origin`` target means (the session's or the job creator's)."""
+    mirror_label: str | None = None
+    """When set, the delivered text is also recorded in the target chat's session transcript
+    as ``[Delivered from <label>] ...`` so the agent there knows what was said."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +94,37 @@ class SetHomeChannel:
     """Sent by a SessionActor (``/sethome``) to Delivery: effective at once, and persisted."""
 
     home: HomeChannel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChatSeen:
+    """Sent by the Router to Delivery for each chat it meets: the channel directory learns it."""
+
+    address: ChatAddress
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MirrorDelivery:
+    """Sent by Delivery to the Router: ``text`` was delivered into ``address``.
+
+    The session of that chat, if any, records it (``[Delivered from <label>] ...``).
+    """
+
+    address: ChatAddress
+    text: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectRouter:
+    """Sent once by the System to Delivery, after the Router starts: where mirrors go."""
+
+    router: Address[MirrorDelivery]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GetDirectory:
+    """Query (ask only): every chat Delivery knows, with its home channels first."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,6 +156,10 @@ class OutboundFailed:
     delivery_id: str
     reason: str
     retryable: bool = False
+    chunks_sent: int = 0
+    """Chunks the platform accepted before the failure: a retry sends only the rest."""
+    retry_after: float | None = None
+    """Seconds the platform asked us to wait (a rate limit), if it said."""
 
 
 PlatformEvent = OutboundSent | OutboundFailed
@@ -177,9 +218,13 @@ DeliveryCommand = (
     | DeliverDelta
     | SetTyping
     | SetHomeChannel
+    | ChatSeen
+    | ConnectRouter
     | OutboundSent
     | OutboundFailed
+    | TimerFired
     | GetDeliveryStatus
     | GetHomeChannels
+    | GetDirectory
 )
 PlatformCommand = SendOutbound | SendDelta | SetTyping

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from hermes.messages.access import AuthRules, PlatformUser
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.values import InboundMessage, SessionKey
 
@@ -82,6 +83,20 @@ class ExpireSessions:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ApprovedUsersChanged:
+    """Sent by the PairingActor to the Router on every approval or revocation: serve these."""
+
+    approved: frozenset[PlatformUser]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplaceAuthRules:
+    """Sent by the admin interface (``reload``) to the Router: apply these rules from now on."""
+
+    rules: AuthRules
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetRouterStatus:
     """Query (ask only, with a timeout): the Router's counters."""
 
@@ -107,5 +122,7 @@ RouterCommand = (
     | AdminResetSession
     | ExpireSessions
     | TimerFired
+    | ApprovedUsersChanged
+    | ReplaceAuthRules
     | GetRouterStatus
 )

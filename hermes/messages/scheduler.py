@@ -1,7 +1,8 @@
-"""The Scheduler actor's protocol: keyed timers other actors arm and cancel.
+"""The Scheduler actor's protocol: keyed timers other actors arm and cancel, and cron jobs.
 
 Arming a key again replaces its timer, and a cancelled or replaced timer never fires (Akka's
-keyed timers).
+keyed timers). The job requests live with the rest of the cron vocabulary in
+``hermes.messages.cron``.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hermes.messages.address import Address
+from hermes.messages.cron import ChangeJob, CheckDueJobs, CreateJob, ListJobs
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,6 +45,9 @@ class SchedulerStatus:
     """What the Scheduler is doing, for ``admin status``."""
 
     timers: int
+    jobs: int = 0
+    running_jobs: int = 0
+    """Job runs whose turn or delivery has not finished."""
 
 
-SchedulerCommand = ArmTimer | CancelTimer
+SchedulerCommand = ArmTimer | CancelTimer | CreateJob | ListJobs | ChangeJob | CheckDueJobs

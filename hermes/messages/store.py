@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hermes.messages.address import Address
+from hermes.messages.cron import CronJob
+from hermes.messages.pairing import PairingChange
 from hermes.messages.router import ExpireSessions
 from hermes.messages.values import (
     ChatAddress,
@@ -86,7 +88,36 @@ class SaveHomeChannel:
     at: datetime
 
 
-StoreWrite = SaveSession | RecordTurn | RecordInbound | SaveHomeChannel
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SaveCronJob:
+    """Write, from the Scheduler: a cron job was created or changed (state, next or last run)."""
+
+    job: CronJob
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeleteCronJob:
+    """Write, from the Scheduler: a cron job was removed."""
+
+    job_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecordPairing:
+    """Write, from the PairingActor: pairing facts, applied in order (codes only hashed)."""
+
+    changes: tuple[PairingChange, ...]
+
+
+StoreWrite = (
+    SaveSession
+    | RecordTurn
+    | RecordInbound
+    | SaveHomeChannel
+    | SaveCronJob
+    | DeleteCronJob
+    | RecordPairing
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +186,9 @@ StoreCommand = (
     | RecordTurn
     | RecordInbound
     | SaveHomeChannel
+    | SaveCronJob
+    | DeleteCronJob
+    | RecordPairing
     | LoadSession
     | FindExpiredSessions
     | ListSessions

@@ -1,48 +1,82 @@
 """Resolving a delivery target written as text (reference §7.1).
 
-``<platform>`` is that platform's home channel; ``<platform>:<chat_id>`` and
-``<platform>:<chat_id>:<thread_id>`` name a chat (and topic or thread) explicitly. The platform
-name is case-insensitive; chat ids are kept exactly as written (the original lower-cased the
-whole target and broke case-sensitive ids). ``origin`` and ``local`` belong to sessions and
-jobs, and arrive with the scheduling issue.
+``origin`` is the chat a session or job came from; ``local`` means a file only; ``<platform>``
+is that platform's home channel; ``<platform>:<chat>`` and ``<platform>:<chat>:<thread>`` name a
+chat (and topic or thread), by id or by a name the gateway has seen (``telegram:Team``,
+``discord:#general``). The platform name is case-insensitive; chat ids are kept exactly as
+written (the original lower-cased the whole target and broke case-sensitive ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Final
 
 from hermes.messages.values import ChatAddress, HomeChannel, Platform
 
-_HOME_HINT = {Platform.TELEGRAM: "TELEGRAM_HOME_CHANNEL", Platform.DISCORD: "DISCORD_HOME_CHANNEL"}
+_HOME_HINT: Final = {
+    Platform.TELEGRAM: "TELEGRAM_HOME_CHANNEL",
+    Platform.DISCORD: "DISCORD_HOME_CHANNEL",
+}
+_CHAT_ID: Final = re.compile(r"-?\d+|@\w+")
+"""A chat id: a number, or a Telegram @username; anything else is a name to look up."""
 
 
 class TargetError(ValueError):
     """A target that cannot be resolved; the text says why and what would work."""
 
 
-def resolve_target(spec: str, homes: Mapping[Platform, HomeChannel]) -> ChatAddress:
-    """The chat ``spec`` names.
+@dataclass(frozen=True, slots=True)
+class LocalTarget:
+    """``local``: written to a file, sent nowhere."""
+
+
+Resolved = ChatAddress | LocalTarget
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TargetContext:
+    """What a target may refer to."""
+
+    homes: Mapping[Platform, HomeChannel]
+    directory: Iterable[ChatAddress] = ()
+    origin: ChatAddress | None = None
+
+
+def resolve_target(spec: str, context: TargetContext) -> Resolved:
+    """The chat (or file) ``spec`` names.
 
     Raises:
-        TargetError: unknown platform, no home channel, malformed, or not supported yet.
+        TargetError: unknown platform or name, no home channel or origin, malformed.
     """
     text = spec.strip()
     name, colon, rest = text.partition(":")
-    if name.casefold() in {"origin", "local"} and not rest:
-        raise TargetError(f"the target {name!r} is not supported here yet")
-    try:
-        platform = Platform(name.casefold())
-    except ValueError:
-        known = ", ".join(p.value for p in Platform)
-        raise TargetError(
-            f"unknown platform {name!r} in target {spec!r} (known: {known})"
-        ) from None
+    if not colon and name.casefold() == "origin":
+        if context.origin is None:
+            raise TargetError("'origin' needs a chat this comes from, and there is none here")
+        return context.origin
+    if not colon and name.casefold() == "local":
+        return LocalTarget()
+    platform = _platform(name, spec)
     if not colon:
-        return _home(platform, homes)
-    chat_id, _, thread_id = rest.partition(":")
-    if not chat_id or ":" in thread_id:
-        raise TargetError(f"malformed target {spec!r}: use platform:chat_id[:thread_id]")
-    return ChatAddress(platform=platform, chat_id=chat_id, thread_id=thread_id or None)
+        return _home(platform, context.homes)
+    chat, _, thread_id = rest.partition(":")
+    if not chat or ":" in thread_id:
+        raise TargetError(f"malformed target {spec!r}: use platform:chat[:thread]")
+    if _CHAT_ID.fullmatch(chat) or platform not in _HOME_HINT:
+        return ChatAddress(platform=platform, chat_id=chat, thread_id=thread_id or None)
+    return _by_name(platform, chat, thread_id or None, context.directory)
+
+
+def _platform(name: str, spec: str) -> Platform:
+    try:
+        return Platform(name.casefold())
+    except ValueError:
+        known = ", ".join(["origin", "local", *(p.value for p in Platform)])
+        message = f"unknown platform {name!r} in target {spec!r} (known: {known})"
+        raise TargetError(message) from None
 
 
 def _home(platform: Platform, homes: Mapping[Platform, HomeChannel]) -> ChatAddress:
@@ -52,3 +86,33 @@ def _home(platform: Platform, homes: Mapping[Platform, HomeChannel]) -> ChatAddr
         how = "send /sethome in the chat" + (f" or set {hint}" if hint else "")
         raise TargetError(f"{platform.value} has no home channel: {how}")
     return home.address
+
+
+def _by_name(
+    platform: Platform, name: str, thread_id: str | None, directory: Iterable[ChatAddress]
+) -> ChatAddress:
+    wanted = _normal(name)
+    matches = {
+        address.chat_id: address
+        for address in directory
+        if address.platform is platform
+        and address.chat_name
+        and _normal(address.chat_name) == wanted
+    }
+    if not matches:
+        raise TargetError(f"no {platform.value} chat called {name!r} has been seen")
+    if len(matches) > 1:
+        ids = ", ".join(sorted(matches))
+        raise TargetError(f"several {platform.value} chats are called {name!r}: {ids}")
+    (address,) = matches.values()
+    return ChatAddress(
+        platform=platform,
+        chat_id=address.chat_id,
+        chat_type=address.chat_type,
+        thread_id=thread_id,
+        chat_name=address.chat_name,
+    )
+
+
+def _normal(name: str) -> str:
+    return name.strip().lstrip("#").casefold()

@@ -13,14 +13,18 @@ from hermes.actors.scheduler import SchedulerActor
 from hermes.actors.store import StoreActor
 from hermes.adapters.storage.sqlite_store import SqliteStorage
 from hermes.messages.delivery import (
+    ChatSeen,
+    ConnectRouter,
     DeliverDelta,
     DeliverMessage,
     DeliverToTarget,
     DeliveryFailed,
     DeliveryStatus,
     GetDeliveryStatus,
+    GetDirectory,
     GetHomeChannels,
     MessageDelivered,
+    MirrorDelivery,
     OutboundFailed,
     OutboundMessage,
     OutboundSent,
@@ -110,7 +114,12 @@ def delivery_store():
 
 
 @pytest.fixture
-def delivery(platform_probe, delivery_store):
+def delivery_scheduler():
+    return RecordingAddress("scheduler")
+
+
+@pytest.fixture
+def delivery(platform_probe, delivery_store, delivery_scheduler, tmp_path):
     links = (
         PlatformLink(platform=Platform.TELEGRAM, address=platform_probe, max_message_length=100),
         PlatformLink(
@@ -120,7 +129,14 @@ def delivery(platform_probe, delivery_store):
             streams=True,
         ),
     )
-    deps = DeliveryDeps(links=links, homes=(HOME,), store=delivery_store, clock=FakeClock())
+    deps = DeliveryDeps(
+        links=links,
+        homes=(HOME,),
+        store=delivery_store,
+        scheduler=delivery_scheduler,
+        clock=FakeClock(),
+        local_dir=tmp_path / "deliveries",
+    )
     return ActorAddress(DeliveryActor.start(deps))
 
 
@@ -174,12 +190,14 @@ def test_deltas_go_only_to_platforms_that_stream(delivery, platform_probe):
 
 def test_a_target_resolves_to_the_home_channel_or_an_explicit_chat(delivery, platform_probe):
     delivery.tell(DeliverToTarget(delivery_id="d1", target="telegram", text="to home"))
-    delivery.tell(DeliverToTarget(delivery_id="d2", target="Telegram:-100AbC:7", text="to topic"))
+    delivery.tell(
+        DeliverToTarget(delivery_id="d2", target="Telegram:@AbChannel:7", text="to topic")
+    )
     delivery.ask(GetDeliveryStatus(), timeout=2.0)
     sends = platform_probe.of_type(SendOutbound)
     assert [(s.message.target.chat_id, s.message.target.thread_id) for s in sends] == [
         ("-100home", None),
-        ("-100AbC", "7"),
+        ("@AbChannel", "7"),
     ]
 
 
@@ -302,3 +320,102 @@ def test_a_delivery_to_a_target_reports_its_success(delivery, platform_probe):
     send = platform_probe.expect(SendOutbound)
     send.reply_to.tell(OutboundSent(delivery_id="d9"))
     assert requester.expect(MessageDelivered).delivery_id == "d9"
+
+
+def fail(send, *, sent=0, retryable=True, retry_after=None, reason="flood"):
+    send.reply_to.tell(
+        OutboundFailed(
+            delivery_id=send.delivery_id,
+            reason=reason,
+            retryable=retryable,
+            chunks_sent=sent,
+            retry_after=retry_after,
+        )
+    )
+
+
+def test_a_retryable_failure_is_retried_without_resending_confirmed_chunks(
+    delivery, platform_probe, delivery_scheduler
+):
+    requester = RecordingAddress("requester")
+    text = " ".join(f"word{i}" for i in range(60))
+    delivery.tell(
+        DeliverToTarget(delivery_id="d1", target="telegram", text=text, reply_to=requester)
+    )
+    first = platform_probe.expect(SendOutbound)
+    assert len(first.chunks) >= 3
+    fail(first, sent=1, retry_after=3.0)
+    arm = delivery_scheduler.expect(ArmTimer)
+    assert arm.delay_seconds == 3.0  # the platform asked for longer than the first backoff
+    delivery.tell(TimerFired(key=arm.key))
+    second = platform_probe.expect(SendOutbound, count=2)
+    assert second.chunks == first.chunks[1:]
+    fail(second, sent=1)
+    delivery.tell(TimerFired(key=delivery_scheduler.expect(ArmTimer, count=2).key))
+    third = platform_probe.expect(SendOutbound, count=3)
+    assert third.chunks == first.chunks[2:]
+    third.reply_to.tell(OutboundSent(delivery_id="d1"))
+    assert requester.expect(MessageDelivered).delivery_id == "d1"
+    assert requester.of_type(DeliveryFailed) == []
+
+
+def test_a_final_failure_is_reported_once(delivery, platform_probe, delivery_scheduler):
+    requester = RecordingAddress("requester")
+    delivery.tell(
+        DeliverToTarget(delivery_id="d1", target="telegram", text="x", reply_to=requester)
+    )
+    for attempt in range(1, 6):
+        send = platform_probe.expect(SendOutbound, count=attempt)
+        fail(send)
+        if attempt < 5:
+            delivery.tell(TimerFired(key=delivery_scheduler.expect(ArmTimer, count=attempt).key))
+    assert requester.expect(DeliveryFailed).reason == "flood"
+    assert len(delivery_scheduler.of_type(ArmTimer)) == 4
+    assert delivery.ask(GetDeliveryStatus(), timeout=2.0).in_flight == 0
+
+
+def test_a_non_retryable_failure_is_final_at_once(delivery, platform_probe, delivery_scheduler):
+    requester = RecordingAddress("requester")
+    delivery.tell(
+        DeliverToTarget(delivery_id="d1", target="telegram", text="x", reply_to=requester)
+    )
+    fail(platform_probe.expect(SendOutbound), retryable=False, reason="chat not found")
+    assert requester.expect(DeliveryFailed).reason == "chat not found"
+    assert delivery_scheduler.of_type(ArmTimer) == []
+
+
+def test_origin_local_and_names(delivery, platform_probe, tmp_path):
+    origin = ChatAddress(platform=Platform.TELEGRAM, chat_id="777", thread_id="5")
+    delivery.tell(
+        DeliverToTarget(delivery_id="o1", target="origin", text="to origin", origin=origin)
+    )
+    assert platform_probe.expect(SendOutbound).message.target == origin
+    requester = RecordingAddress("requester")
+    delivery.tell(
+        DeliverToTarget(delivery_id="l1", target="local", text="to a file", reply_to=requester)
+    )
+    requester.expect(MessageDelivered)
+    (written,) = (tmp_path / "deliveries").iterdir()
+    assert written.read_text() == "to a file\n"
+    delivery.tell(
+        ChatSeen(
+            address=ChatAddress(platform=Platform.TELEGRAM, chat_id="-55", chat_name="Ops Room")
+        )
+    )
+    delivery.tell(DeliverToTarget(delivery_id="n1", target="telegram:ops room", text="by name"))
+    assert platform_probe.expect(SendOutbound, count=2).message.target.chat_id == "-55"
+    directory = delivery.ask(GetDirectory(), timeout=2.0)
+    assert any(a.chat_id == "-55" for a in directory)
+
+
+def test_a_delivered_text_is_mirrored_through_the_router(delivery, platform_probe):
+    router = RecordingAddress("router")
+    delivery.tell(ConnectRouter(router=router))
+    delivery.tell(
+        DeliverToTarget(
+            delivery_id="m1", target="telegram:42", text="digest", mirror_label="cron job daily"
+        )
+    )
+    platform_probe.expect(SendOutbound).reply_to.tell(OutboundSent(delivery_id="m1"))
+    mirror = router.expect(MirrorDelivery)
+    assert (mirror.address.chat_id, mirror.text, mirror.label) == ("42", "digest", "cron job daily")

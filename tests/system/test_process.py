@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 import socket
 import stat
@@ -16,6 +17,8 @@ import pytest
 
 from hermes.actors.__main__ import EX_CONFIG
 from hermes.adapters.agents.echo_agent import NO_MODEL_NOTICE
+from tests.fakes.telegram_server import FakeTelegram, FakeUser, private_chat
+from tests.fakes.waiting import wait_until
 from tests.system.gateway_process import START_TIMEOUT, GatewayProcess, GatewayProcesses, run_admin
 
 SESSION_KEY = "agent:main:webui:dm:u1"
@@ -415,3 +418,147 @@ def test_sigkilled_gateway_leaves_a_home_the_next_one_can_use(
     assert run_admin(home, "status").returncode == 0
     assert restarted.stop() == 0, restarted.log
     assert (home / "state.db").exists()
+
+
+def _admin_answer(home: Path, *args: str) -> tuple[int, dict[str, object]]:
+    done = run_admin(home, "--json", *args)
+    answer = json.loads(done.stdout)
+    assert isinstance(answer, dict), done.stdout
+    return done.returncode, answer
+
+
+def _telegram_state(home: Path) -> object:
+    platforms = _admin_json(home, "status")["platforms"]
+    assert isinstance(platforms, list)
+    return next((p["state"] for p in platforms if p["platform"] == "telegram"), None)
+
+
+def _unauthorized(home: Path) -> int:
+    sessions = _admin_json(home, "status")["sessions"]
+    assert isinstance(sessions, dict)
+    count = sessions["unauthorized_dropped"]
+    assert isinstance(count, int)
+    return count
+
+
+ALICE = FakeUser(1001, "Alice")
+DAVE = FakeUser(1004, "Dave")
+
+
+def _pair_over_the_cli(home: Path, gateway: GatewayProcess, telegram: FakeTelegram) -> str:
+    telegram.send_text(private_chat(ALICE), ALICE, "hello?")
+    (offer,) = telegram.wait_for_sent(1, chat_id=ALICE.id)
+    match = re.search(r"Your pairing code is ([A-Z2-9]{8})", offer.text)
+    assert match, offer.text
+    code = match.group(1)
+
+    listed = _admin_json(home, "pairing", "list")
+    rows = listed["pending"]
+    assert isinstance(rows, list)
+    (pending,) = rows
+    assert pending["user_id"] == str(ALICE.id)
+    assert code not in json.dumps(listed)
+    assert code not in gateway.log
+
+    wrong_code, wrong = _admin_answer(home, "pairing", "approve", "telegram", "WRONG234")
+    assert wrong_code == 1
+    assert wrong["ok"] is False
+    assert "4 more failed approvals" in str(wrong["error"])
+    text = run_admin(home, "pairing", "approve", "telegram", "WRONG234")
+    assert text.returncode == 1
+    assert "no pending code on telegram matches" in text.stderr
+
+    approved = _admin_json(home, "pairing", "approve", "telegram", code.lower())
+    assert approved["user_id"] == str(ALICE.id)
+    assert approved["approved"] is True
+    assert "approved" in telegram.wait_for_sent(2, chat_id=ALICE.id)[1].text
+    listing = run_admin(home, "pairing", "list")
+    assert listing.returncode == 0, listing.stderr
+    assert "Approved users:" in listing.stdout
+    assert str(ALICE.id) in listing.stdout
+    return code
+
+
+def _send_over_the_cli(home: Path, telegram: FakeTelegram) -> None:
+    sent = _admin_json(home, "send", f"telegram:{ALICE.id}", "the", "daily", "digest")
+    assert sent["delivered"] is True
+    assert telegram.wait_for_sent(3, chat_id=ALICE.id)[2].text == "the daily digest"
+    failed_code, failed = _admin_answer(home, "send", "telegram:424242", "anyone?")
+    assert failed_code == 1
+    assert "not delivered to telegram:424242" in str(failed["error"])
+
+
+def _reload_over_the_cli(home: Path, telegram: FakeTelegram) -> None:
+    (home / "config.yaml").write_text(
+        f"telegram:\n  allowed_users: [{ALICE.id}]\ngateway:\n  turn_timeout: 99\n",
+        encoding="utf-8",
+    )
+    reloaded = _admin_json(home, "reload")
+    assert reloaded == {
+        "applied": ["telegram.allowed_users"],
+        "needs_restart": ["gateway.turn_timeout"],
+    }
+    before = _unauthorized(home)
+    telegram.send_text(private_chat(DAVE), DAVE, "hello?")
+    wait_until(lambda: _unauthorized(home) == before + 1, 10.0, "dave ignored")
+    assert [m.chat_id for m in telegram.sent] == [ALICE.id] * 3
+    again = run_admin(home, "reload")
+    assert "in force only after a restart: gateway.turn_timeout" in again.stdout
+
+    (home / "config.yaml").write_text("telegram: [unclosed\n", encoding="utf-8")
+    bad_code, bad = _admin_answer(home, "reload")
+    assert bad_code == 1
+    assert "the configuration was not reloaded" in str(bad["error"])
+
+
+def test_admin_cli_pairing_send_and_reload_against_a_running_gateway(
+    tmp_path: Path, gateways: GatewayProcesses
+) -> None:
+    home = tmp_path / "home"
+    with FakeTelegram(bot_username="hermes_bot") as telegram:
+        gateway = gateways.start(
+            home,
+            env={
+                "TELEGRAM_BOT_TOKEN": telegram.token,
+                "TELEGRAM_BASE_URL": telegram.base_url,
+                "HERMES_TELEGRAM_TEXT_BATCH_DELAY_SECONDS": "0",
+            },
+        )
+        gateway.wait_ready()
+        wait_until(lambda: _telegram_state(home) == "running", START_TIMEOUT, "telegram")
+
+        code = _pair_over_the_cli(home, gateway, telegram)
+        _send_over_the_cli(home, telegram)
+        _reload_over_the_cli(home, telegram)
+
+        revoked = _admin_json(home, "pairing", "revoke", "telegram", str(ALICE.id))
+        assert revoked == {
+            "platform": "telegram",
+            "user_id": str(ALICE.id),
+            "revoked": True,
+            "withdrew_code": False,
+        }
+        assert gateway.stop() == 0, gateway.log
+    _assert_no_errors(gateway.log)
+    assert code not in (home / "logs" / "gateway.log").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("pairing", "list"),
+        ("pairing", "approve", "telegram", "ABCDEFGH"),
+        ("pairing", "revoke", "telegram", "42"),
+        ("send", "telegram", "hi"),
+        ("reload",),
+    ],
+    ids=["pairing-list", "pairing-approve", "pairing-revoke", "send", "reload"],
+)
+def test_operator_commands_without_a_running_gateway_say_so(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    done = run_admin(tmp_path, "--json", *args)
+
+    assert done.returncode == 1
+    assert "no gateway is running" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -298,6 +298,9 @@ class Failure:
 
     reason: str
     fatal: bool = False
+    chunks_sent: int = 0
+    """Chunks Discord accepted before the failure."""
+    retry_after: float | None = None
 
 
 def channel_id_of(target: ChatAddress) -> int | None:
@@ -328,11 +331,17 @@ def refusal_reason(status: int, code: int, text: str) -> str:
     return f"Discord refused the message: {status} (code {code}) {first_line}".strip()[:200]
 
 
-def outcome(delivery_id: str, reason: str | None, *, retryable: bool) -> PlatformEvent:
-    """What to tell Delivery: sent when ``reason`` is None, else failed for ``reason``."""
-    if reason is None:
+def outcome(delivery_id: str, failure: Failure | None, reason: str) -> PlatformEvent:
+    """What to tell Delivery: sent when ``failure`` is None, else failed for ``reason``."""
+    if failure is None:
         return OutboundSent(delivery_id=delivery_id)
-    return OutboundFailed(delivery_id=delivery_id, reason=reason, retryable=retryable)
+    return OutboundFailed(
+        delivery_id=delivery_id,
+        reason=reason,
+        retryable=not failure.fatal,
+        chunks_sent=failure.chunks_sent,
+        retry_after=failure.retry_after,
+    )
 
 
 def redact(text: str, secret: str) -> str:

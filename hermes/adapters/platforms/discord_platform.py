@@ -37,6 +37,8 @@ with warnings.catch_warnings():
     from discord.gateway import DiscordWebSocket
     from discord.http import Route
 
+from hermes.adapters.platforms.discord_outbound import report, send_chunk, send_failure
+
 __all__ = ["DiscordPlatform", "DiscordSettings"]
 
 logger = logging.getLogger(__name__)
@@ -249,7 +251,7 @@ class DiscordPlatform:
     def _queue_send(self, command: SendOutbound) -> None:
         channel_id = rules.channel_id_of(command.message.target)
         if channel_id is None:
-            _report(command, "not a Discord channel id", retryable=False)
+            report(command, rules.Failure("not a Discord channel id", fatal=True), "")
             return
         # One channel's deliveries go one after another, so their chunks never interleave.
         previous = self._send_tails.get(channel_id)
@@ -265,10 +267,10 @@ class DiscordPlatform:
                 await asyncio.wait([previous])
             failure = await self._deliver(command, channel_id)
         except asyncio.CancelledError:
-            _report(command, "the Discord adapter stopped", retryable=True)
+            report(command, rules.Failure("the Discord adapter stopped"), "")
             raise
-        reason = None if failure is None else self._redact(failure.reason)
-        _report(command, reason, retryable=failure is not None and not failure.fatal)
+        reason = "" if failure is None else self._redact(failure.reason)
+        report(command, failure, reason)
 
     async def _deliver(self, command: SendOutbound, channel_id: int) -> rules.Failure | None:
         """Send every chunk in order; None when all were accepted."""
@@ -284,11 +286,16 @@ class DiscordPlatform:
         reply_to = rules.reply_reference_id(command.message.target, command.message.in_reply_to)
         for number, chunk in enumerate(chunks):
             try:
-                await _send_chunk(channel, chunk, reply_to if number == 0 else None)
+                await send_chunk(channel, chunk, reply_to if number == 0 else None)
             except _SEND_ERRORS as error:
-                failure = _send_failure(error)
+                failure = send_failure(error)
                 where = f" (after {number} of {len(chunks)} parts)" if number else ""
-                return rules.Failure(failure.reason + where, fatal=failure.fatal)
+                return rules.Failure(
+                    failure.reason + where,
+                    fatal=failure.fatal,
+                    chunks_sent=number,
+                    retry_after=failure.retry_after,
+                )
         if command.message.kind in rules.ANSWER_KINDS:
             self._stop_typing(channel_id)
         return None
@@ -353,41 +360,6 @@ async def _close_client(client: discord.Client) -> None:
         logger.warning("the Discord client did not close cleanly: %s", type(error).__name__)
 
 
-async def _send_chunk(channel: discord.PartialMessageable, chunk: str, reply: int | None) -> None:
-    if reply is None:
-        await channel.send(chunk)
-        return
-    reference = discord.MessageReference(
-        message_id=reply, channel_id=channel.id, fail_if_not_exists=False
-    )
-    try:
-        await channel.send(chunk, reference=reference)
-    except discord.HTTPException as error:
-        # Discord refuses some replies (to a system message, say): send the chunk plainly.
-        if not rules.is_reference_refusal(error.code, error.text):
-            raise
-        logger.info("Discord refused the reply reference; sending without it")
-        await channel.send(chunk)
-
-
-def _send_failure(error: Exception) -> rules.Failure:
-    """Why a send failed; fatal unless trying again later may work (429, 5xx, network)."""
-    if isinstance(error, discord.HTTPException):
-        reason = rules.refusal_reason(error.status, error.code, error.text)
-        return rules.Failure(reason, fatal=not rules.is_retryable_status(error.status))
-    if isinstance(error, discord.RateLimited):
-        return rules.Failure(f"Discord rate limit: retry in {error.retry_after:.0f} s")
-    return rules.Failure(f"cannot reach Discord ({type(error).__name__})")
-
-
 def _forget(tasks: dict[int, asyncio.Task[None]], key: int, task: asyncio.Task[None]) -> None:
     if tasks.get(key) is task:
         del tasks[key]
-
-
-def _report(command: SendOutbound, reason: str | None, *, retryable: bool = False) -> None:
-    """Tell Delivery the outcome (it logs failures): sent when ``reason`` is None."""
-    try:
-        command.reply_to.tell(rules.outcome(command.delivery_id, reason, retryable=retryable))
-    except AddressClosedError:
-        logger.debug("delivery stopped before hearing of %s", command.delivery_id)

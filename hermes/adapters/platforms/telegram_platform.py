@@ -28,6 +28,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHand
 from telegram.request import HTTPXRequest
 
 from hermes.adapters.platforms import telegram_inbound as inbound
+from hermes.adapters.platforms.telegram_errors import failed, retry_after, retryable
 from hermes.adapters.platforms.telegram_format import ChatLines, to_markdown_v2
 from hermes.eventloop import LoopAddress, LoopThread
 from hermes.messages.address import Address, AddressClosedError
@@ -322,11 +323,11 @@ class TelegramPlatform:
         message, app = command.message, self._app
         if app is None:  # retrying to connect may help; a rejected token will not
             usable = self._health.state is not PlatformState.FAILED
-            return _failed(command, "Telegram is not connected", retryable=usable)
+            return failed(command, "Telegram is not connected", retryable=usable)
         try:
             where = inbound.chat_ref(message.target)
         except ValueError as error:
-            return _failed(command, str(error))
+            return failed(command, str(error))
         replied = inbound.replied_message_id(message.target, message.in_reply_to)  # groups only
         reply = ReplyParameters(replied, allow_sending_without_reply=True) if replied else None
         for number, chunk in enumerate(command.chunks):
@@ -336,7 +337,13 @@ class TelegramPlatform:
                 sent = f"{number} of {len(command.chunks)} parts sent"
                 reason = f"Telegram refused the message ({self._describe(error)}); {sent}"
                 logger.warning("delivery %s failed: %s", command.delivery_id, reason)
-                return _failed(command, reason, retryable=_retryable(error))
+                return failed(
+                    command,
+                    reason,
+                    retryable=retryable(error),
+                    chunks_sent=number,
+                    retry_after=retry_after(error),
+                )
             reply = None
         return OutboundSent(delivery_id=command.delivery_id)
 
@@ -383,13 +390,3 @@ class TelegramPlatform:
             return _TOKEN_REJECTED
         text, token = f"{type(error).__name__}: {error}", self._settings.token
         return text.replace(token, "<token>") if token else text
-
-
-def _retryable(error: tg.TelegramError) -> bool:
-    """Flood control, time-outs and network trouble pass; a refusal (BadRequest) does not."""
-    transient = isinstance(error, tg.RetryAfter | tg.NetworkError)
-    return transient and not isinstance(error, tg.BadRequest)
-
-
-def _failed(command: SendOutbound, reason: str, *, retryable: bool = False) -> OutboundFailed:
-    return OutboundFailed(delivery_id=command.delivery_id, reason=reason, retryable=retryable)

@@ -44,6 +44,25 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         "ALTER TABLE sessions ADD COLUMN last_sender TEXT",
         "CREATE INDEX sessions_unflushed ON sessions (memory_flushed, updated_at)",
     ),
+    (  # 3 -> 4: cron jobs (schedule, origin and creator as JSON)
+        """CREATE TABLE cron_jobs (job_id TEXT PRIMARY KEY, name TEXT NOT NULL,
+            prompt TEXT NOT NULL, schedule TEXT NOT NULL, deliver TEXT NOT NULL,
+            enabled INTEGER NOT NULL, next_run_at TEXT, created_at TEXT NOT NULL,
+            origin TEXT, creator TEXT, last_run_at TEXT, last_status TEXT, last_error TEXT)""",
+    ),
+    (  # 4 -> 5: DM pairing: pending codes (salted hashes only), approvals, rate limits, lockouts
+        """CREATE TABLE pairing_pending (platform TEXT NOT NULL, user_id TEXT NOT NULL,
+            user_name TEXT, chat TEXT NOT NULL, code_hash TEXT NOT NULL, salt TEXT NOT NULL,
+            iterations INTEGER NOT NULL, created_at TEXT NOT NULL,
+            PRIMARY KEY (platform, user_id))""",
+        """CREATE TABLE pairing_approved (platform TEXT NOT NULL, user_id TEXT NOT NULL,
+            user_name TEXT, chat TEXT, approved_at TEXT NOT NULL,
+            PRIMARY KEY (platform, user_id))""",
+        """CREATE TABLE pairing_requests (platform TEXT NOT NULL, user_id TEXT NOT NULL,
+            requested_at TEXT NOT NULL, PRIMARY KEY (platform, user_id))""",
+        """CREATE TABLE pairing_guards (platform TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+            locked_until TEXT)""",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 """Kept in ``PRAGMA user_version``; a file with a larger one is refused."""

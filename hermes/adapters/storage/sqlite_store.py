@@ -21,11 +21,18 @@ from hermes.adapters.storage.sqlite_codec import (
     sender_to_json,
     to_text,
 )
+from hermes.adapters.storage.sqlite_jobs import delete_job, load_jobs, save_job
+from hermes.adapters.storage.sqlite_pairing import apply_pairing, load_pairing
 from hermes.adapters.storage.sqlite_schema import prepare
+from hermes.messages.cron import CronJob
+from hermes.messages.pairing import PairingState
 from hermes.messages.ports import StorageError
 from hermes.messages.store import (
+    DeleteCronJob,
     RecordInbound,
+    RecordPairing,
     RecordTurn,
+    SaveCronJob,
     SaveHomeChannel,
     SaveSession,
     SessionRecord,
@@ -207,6 +214,16 @@ class SqliteStorage:
                 for platform, address, name in rows
             )
 
+    def cron_jobs(self) -> tuple[CronJob, ...]:
+        """Every cron job, oldest first (read once, at start, for the Scheduler)."""
+        with self._translate("read cron jobs from", _ROW_ERRORS):
+            return load_jobs(self._conn)
+
+    def pairing_state(self) -> PairingState:
+        """Everything DM pairing stored (read once, at start, for the PairingActor)."""
+        with self._translate("read pairing state from", _ROW_ERRORS):
+            return load_pairing(self._conn)
+
     def recent_inbound(self, since: datetime) -> tuple[tuple[Platform, str], ...]:
         """(platform, message_id) of inbound messages journaled at or after ``since``.
 
@@ -264,6 +281,12 @@ class SqliteStorage:
                         to_text(write.at),
                     ),
                 )
+            case SaveCronJob(job=job):
+                save_job(self._conn, job)
+            case DeleteCronJob(job_id=job_id):
+                delete_job(self._conn, job_id)
+            case RecordPairing(changes=changes):
+                apply_pairing(self._conn, changes)
             case _:
                 assert_never(write)
 
