@@ -95,6 +95,13 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HooksConfig:
+    """User hooks in ``$HERMES_HOME/hooks`` (times in seconds)."""
+
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TelegramConfig:
     """The Telegram platform; enabled by a bot token."""
 
@@ -143,6 +150,7 @@ class Config:
     timezone: str | None = None
     """IANA zone name; None: the machine's zone."""
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
     unauthorized_dm_behavior: str | None = None
     """``pair`` or ``ignore``; None: ``pair`` without an allowlist, ``ignore`` with one."""
     telegram: TelegramConfig = field(default_factory=TelegramConfig)
@@ -173,6 +181,11 @@ class Config:
     def lock_file(self) -> Path:
         """The lock that stops a second gateway from using the same home."""
         return self.home / "gateway.lock"
+
+    @property
+    def hooks_dir(self) -> Path:
+        """The directory of user hooks, one per subdirectory."""
+        return self.home / "hooks"
 
     @property
     def log_dir(self) -> Path:

@@ -227,6 +227,12 @@ SETTINGS: Final[tuple[Setting, ...]] = (
         meaning="Serve everyone on chat platforms that have no allowlist (a public bot).",
     ),
     Setting(
+        path="hooks.timeout",
+        env="HERMES_HOOK_TIMEOUT",
+        parse=positive_seconds,
+        meaning="Seconds a hook's handler may run before it is abandoned.",
+    ),
+    Setting(
         path="unauthorized_dm_behavior",
         env="UNAUTHORIZED_DM_BEHAVIOR",
         parse=_DM_BEHAVIOR,

@@ -2,22 +2,21 @@
 
 Handlers for ``AdminCommands`` (the System passes them as ``extra``): ``pairing.list``,
 ``pairing.approve``, ``pairing.revoke`` ask the PairingActor; ``send`` tells Delivery and waits
-for its outcome through a ``ReplyFuture``; ``reload`` re-reads the configuration. Each waits
+for its outcome through a ``FutureReply``; ``reload`` re-reads the configuration. Each waits
 with a timeout, so a slow or dead actor is an error, never a hung CLI. Codes are never echoed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 from collections.abc import Mapping
-from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final, Generic, Protocol, TypeVar, assert_never
+from typing import Final, Protocol, TypeVar, assert_never
 
 from hermes.actors.admin import ANSWER_TIMEOUT, AdminError, Handler, Result
 from hermes.actors.admin_reload import ConfigReloader, ReloadError
+from hermes.actors.future_reply import FutureReply
 from hermes.messages.address import Address
 from hermes.messages.delivery import (
     DeliverToTarget,
@@ -54,23 +53,6 @@ class Asker(Protocol[M_contra]):
     def ask(self, message: M_contra, timeout: float) -> object:
         """Send ``message`` and wait up to ``timeout`` seconds for the answer."""
         ...
-
-
-class ReplyFuture(Generic[M]):
-    """An ``Address[M]`` whose first message resolves ``future``; later ones are dropped.
-
-    Thread-safe: the actor that answers tells it from its own thread while the admin thread
-    waits on ``future.result(timeout)``.
-    """
-
-    def __init__(self) -> None:
-        """Unresolved."""
-        self.future: Future[M] = Future()
-
-    def tell(self, message: M) -> None:
-        """Resolve the future with ``message`` (if it is not resolved yet)."""
-        with contextlib.suppress(InvalidStateError):
-            self.future.set_result(message)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,10 +141,16 @@ class _Operations:
     def send(self, args: Mapping[str, object]) -> Result:
         target = _text(args, "target", "send needs a target, e.g. telegram or telegram:CHAT_ID")
         text = _text(args, "text", "send needs a text")
-        reply: ReplyFuture[DeliveryEvent] = ReplyFuture()
+        reply: FutureReply[DeliveryEvent] = FutureReply()
         delivery_id = secrets.token_hex(8)
         self._deps.delivery.tell(
-            DeliverToTarget(delivery_id=delivery_id, target=target, text=text, reply_to=reply)
+            DeliverToTarget(
+                delivery_id=delivery_id,
+                target=target,
+                text=text,
+                reply_to=reply,
+                mirror_label="operator",
+            )
         )
         try:
             outcome = reply.future.result(timeout=self._deps.send_timeout)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from hermes.actors.future_reply import FutureReply
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.cron import (
     ChangeJob,
@@ -38,21 +39,6 @@ ANSWER_TIMEOUT: Final = 10.0
 BuildRequest = Callable[[Address[JobsAnswer]], JobRequest]
 
 
-class _FutureReply:
-    """An ``Address[JobsAnswer]`` that completes a future with the first answer."""
-
-    __slots__ = ("_future",)
-
-    def __init__(self, future: concurrent.futures.Future[JobsAnswer]) -> None:
-        self._future = future
-
-    def tell(self, message: JobsAnswer) -> None:
-        try:
-            self._future.set_result(message)
-        except concurrent.futures.InvalidStateError:
-            return  # the asker gave up (timed out, cancelled)
-
-
 @dataclass(frozen=True, slots=True)
 class CronClient:
     """Sends job requests to the Scheduler; thread-safe, holds no state."""
@@ -62,12 +48,12 @@ class CronClient:
 
     def submit(self, build: BuildRequest) -> concurrent.futures.Future[JobsAnswer]:
         """Send the request ``build`` makes; its answer completes the returned future."""
-        future: concurrent.futures.Future[JobsAnswer] = concurrent.futures.Future()
+        reply: FutureReply[JobsAnswer] = FutureReply()
         try:
-            self.scheduler.tell(build(_FutureReply(future)))
+            self.scheduler.tell(build(reply))
         except AddressClosedError:
-            future.set_result(JobsAnswer(error="the scheduler has stopped"))
-        return future
+            reply.tell(JobsAnswer(error="the scheduler has stopped"))
+        return reply.future
 
     def ask(self, build: BuildRequest) -> tuple[CronJob, ...]:
         """Send a request and wait for its answer (edges only, never on an event loop).

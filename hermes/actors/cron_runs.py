@@ -46,7 +46,6 @@ from hermes.policies.cron import (
     cron_session_id,
     failure_notice,
     is_silent,
-    origin_target,
     render_output,
     run_instructions,
     run_stamp,
@@ -177,15 +176,15 @@ class JobRunner:
         if job.deliver == ORIGIN and job.origin is None:
             self._undelivered(run, "the job has no chat of origin")
             return
-        target = origin_target(job.origin) if job.origin and job.deliver == ORIGIN else job.deliver
         run.delivery_id = secrets.token_hex(8)
         kind = OutboundKind.ERROR if run.failed else OutboundKind.REPLY
         request = DeliverToTarget(
             delivery_id=run.delivery_id,
-            target=target,
+            target=job.deliver,
             text=text,
             kind=kind,
             reply_to=self._deps.inbox,
+            origin=job.origin,  # what ``origin`` means, as an address (chat ids may hold ":")
         )
         self._by_delivery[run.delivery_id] = run
         run.timeout = self._deps.loop.call_later(

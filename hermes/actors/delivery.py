@@ -31,15 +31,18 @@ from hermes.messages.delivery import (
     DeliveryEvent,
     DeliveryFailed,
     DeliveryStatus,
+    Directory,
     GetDeliveryStatus,
     GetDirectory,
     GetHomeChannels,
+    HomesChanged,
     MessageDelivered,
     MirrorDelivery,
     OutboundFailed,
     OutboundMessage,
     OutboundSent,
     PlatformCommand,
+    RouterFeed,
     SendDelta,
     SendOutbound,
     SetHomeChannel,
@@ -110,7 +113,7 @@ class DeliveryActor(pykka.ThreadingActor):
             (a.platform, a.chat_id): a for a in deps.directory
         }
         self._outbox: dict[str, Pending] = {}
-        self._router: Address[MirrorDelivery] | None = None
+        self._router: Address[RouterFeed] | None = None
         self._sent = 0
         self._failed = 0
         self._self: ActorAddress[DeliveryCommand] = ActorAddress(self.actor_ref)
@@ -132,6 +135,8 @@ class DeliveryActor(pykka.ThreadingActor):
                 self._on_outcome(message)
             case TimerFired():
                 self._on_retry(message.key)
+            case GetDirectory() if message.reply_to is not None:
+                self._report_directory(message.reply_to)
             case GetDeliveryStatus() | GetHomeChannels() | GetDirectory():
                 return self._on_query(message)
             case _:
@@ -263,15 +268,17 @@ class DeliveryActor(pykka.ThreadingActor):
     def _succeeded(self, pending: Pending) -> None:
         if pending.report_success and pending.reply_to is not None:
             self._report(pending.reply_to, MessageDelivered(delivery_id=pending.send.delivery_id))
-        if pending.mirror is not None and self._router is not None:
-            text = pending.send.message.text
-            mirror = MirrorDelivery(
-                address=pending.mirror.address, text=text, label=pending.mirror.label
-            )
-            try:
-                self._router.tell(mirror)
-            except AddressClosedError:
-                logger.debug("router gone; delivery %s not mirrored", pending.send.delivery_id)
+        if pending.mirror is not None:
+            mirror, text = pending.mirror, pending.send.message.text
+            self._tell_router(MirrorDelivery(address=mirror.address, text=text, label=mirror.label))
+
+    def _tell_router(self, message: RouterFeed) -> None:
+        if self._router is None:
+            return
+        try:
+            self._router.tell(message)
+        except AddressClosedError:
+            logger.debug("router gone; %s not told", type(message).__name__)
 
     def _fail(self, delivery_id: str, reply_to: Address[DeliveryEvent] | None, reason: str) -> None:
         self._failed += 1
@@ -289,7 +296,7 @@ class DeliveryActor(pykka.ThreadingActor):
 
     def _on_query(
         self, query: GetDeliveryStatus | GetHomeChannels | GetDirectory
-    ) -> DeliveryStatus | tuple[HomeChannel, ...] | tuple[ChatAddress, ...]:
+    ) -> DeliveryStatus | tuple[HomeChannel, ...] | Directory:
         match query:
             case GetDeliveryStatus():
                 return DeliveryStatus(
@@ -298,7 +305,16 @@ class DeliveryActor(pykka.ThreadingActor):
             case GetHomeChannels():
                 return tuple(self._homes.values())
             case GetDirectory():
-                return (*(h.address for h in self._homes.values()), *self._directory.values())
+                return self._directory_now()
+
+    def _directory_now(self) -> Directory:
+        return Directory(homes=tuple(self._homes.values()), chats=tuple(self._directory.values()))
+
+    def _report_directory(self, reply_to: Address[Directory]) -> None:
+        try:
+            reply_to.tell(self._directory_now())
+        except AddressClosedError:
+            logger.debug("asker of the directory has stopped")
 
     def _learn(self, message: SetHomeChannel | ChatSeen | ConnectRouter) -> None:
         match message:
@@ -308,11 +324,13 @@ class DeliveryActor(pykka.ThreadingActor):
                 self._on_chat_seen(message.address)
             case ConnectRouter():
                 self._router = message.router
+                self._tell_router(HomesChanged(homes=tuple(self._homes.values())))
 
     def _on_set_home_channel(self, message: SetHomeChannel) -> None:
         home = message.home
         self._homes[home.platform] = home
         self._deps.store.tell(SaveHomeChannel(home=home, at=self._deps.clock.now()))
+        self._tell_router(HomesChanged(homes=tuple(self._homes.values())))
         logger.info("home channel of %s: %s (%s)", home.platform, home.address.chat_id, home.name)
 
     def _on_chat_seen(self, address: ChatAddress) -> None:

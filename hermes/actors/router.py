@@ -1,12 +1,13 @@
 """RouterActor: maps each inbound message to the SessionActor of its session_key.
 
 Owns the map session_key -> live session, the buffers of keys whose session is stopping, the
-inbound dedupe window, the access rules with the approved pairings (``AccessGate``), and the
-periodic expiry check. Accepts ``RouterCommand``; tells sessions
-``HandleUserMessage``/``ResetSession``/``ExpireSession``/``HandOver``, the Store
-``RecordInbound``/``FindExpiredSessions``, and the PairingActor ``RequestPairing``. It is the
-single writer per key: once a session says it is stopping, nothing more is routed to it, so no
-message slips into a stopping actor.
+inbound dedupe window, the access rules with the approved pairings (``AccessGate``), the book
+of chats (which session last spoke where, for mirrors and Delivery's directory), the gateway
+view handed to sessions, and the periodic expiry check. Accepts ``RouterCommand``; tells
+sessions ``HandleUserMessage``/``MirrorMessage``/``ResetSession``/``ExpireSession``/
+``HandOver``, the Store ``RecordInbound``/``FindExpiredSessions``, Delivery ``ChatSeen``, and
+the PairingActor ``RequestPairing``. It is the single writer per key: once a session says it is
+stopping, nothing more is routed to it, so no message slips into a stopping actor.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import tzinfo
 from typing import Final, Protocol, assert_never
 
@@ -22,8 +23,10 @@ import pykka
 
 from hermes.actors.address import ActorAddress
 from hermes.actors.router_access import AccessGate
+from hermes.actors.router_chats import ChatBook
 from hermes.messages.access import PlatformUser
 from hermes.messages.address import Address, AddressClosedError
+from hermes.messages.delivery import ChatSeen, DeliveryCommand, HomesChanged, MirrorDelivery
 from hermes.messages.pairing import PairingCommand
 from hermes.messages.ports import Clock
 from hermes.messages.router import (
@@ -42,17 +45,20 @@ from hermes.messages.router import (
 from hermes.messages.scheduler import ArmTimer, SchedulerCommand, TimerFired
 from hermes.messages.session import (
     ExpireSession,
+    GatewayView,
     HandleUserMessage,
     HandOver,
+    MirrorMessage,
     ResetReason,
     ResetSession,
     SessionCommand,
 )
 from hermes.messages.store import FindExpiredSessions, RecordInbound, StoreCommand
-from hermes.messages.values import InboundMessage, Platform, SessionKey
+from hermes.messages.values import ChatAddress, InboundMessage, Platform, SessionKey
 from hermes.policies.authorization import AuthRules
 from hermes.policies.session_keys import SessionRoute, route_for, route_for_key
 from hermes.policies.sessions import ResetRules
+from hermes.policies.targets import PUSH_PLATFORMS
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +67,7 @@ DEDUPE_WINDOW: Final = 100_000
 EXPIRY_TIMER: Final = "router:expiry-check"
 
 DedupeKey = tuple[Platform, str]
-RoutedCommand = HandleUserMessage | ResetSession | ExpireSession
+RoutedCommand = HandleUserMessage | MirrorMessage | ResetSession | ExpireSession
 
 
 class SessionHandle(Protocol):
@@ -117,6 +123,12 @@ class RouterDeps:
     """Where unauthorized DMs ask for a pairing code; None: never offered."""
     approved: frozenset[PlatformUser] = frozenset()
     """The approved pairings at start (from the Store)."""
+    delivery: Address[DeliveryCommand] | None = None
+    """Where chats seen are reported (Delivery's directory); None: nowhere."""
+    connected: tuple[Platform, ...] = ()
+    """The platforms the gateway runs (told to the agent every turn)."""
+    known_chats: tuple[tuple[ChatAddress, SessionKey], ...] = ()
+    """The chats of sessions known at start with their keys, oldest first (for mirrors)."""
 
 
 @dataclass(slots=True)
@@ -132,17 +144,19 @@ class _Counters:
     routed: int = 0
     duplicates: int = 0
     crashes: int = 0
+    mirrored: int = 0
 
 
 class RouterActor(pykka.ThreadingActor):
     """The owner of the session_key -> SessionActor map.
 
     Accepts: ``RouterCommand``.
-    Emits: ``HandleUserMessage``, ``ResetSession``, ``ExpireSession``, ``HandOver`` to
-        sessions; ``RecordInbound``, ``FindExpiredSessions`` to the Store; ``ArmTimer`` to the
-        Scheduler; ``RequestPairing`` to the PairingActor.
+    Emits: ``HandleUserMessage``, ``MirrorMessage``, ``ResetSession``, ``ExpireSession``,
+        ``HandOver`` to sessions; ``RecordInbound``, ``FindExpiredSessions`` to the Store;
+        ``ChatSeen`` to Delivery; ``ArmTimer`` to the Scheduler; ``RequestPairing`` to the
+        PairingActor.
     Owns: live and stopping sessions (with their buffers), the dedupe window, the access
-        rules and approved pairings, counters.
+        rules and approved pairings, the chat book, the gateway view, counters.
     Lifecycle: started by the System before the platforms; on stop it stops every session,
         one at a time.
     """
@@ -157,6 +171,8 @@ class RouterActor(pykka.ThreadingActor):
         self._next_incarnation = 1
         self._counters = _Counters()
         self._gate = AccessGate(deps.auth, deps.approved, deps.pairing)
+        self._chats = ChatBook(deps.known_chats)
+        self._gateway = GatewayView(connected=deps.connected)
         self._self: ActorAddress[RouterCommand] = ActorAddress(self.actor_ref)
 
     def on_start(self) -> None:
@@ -183,20 +199,26 @@ class RouterActor(pykka.ThreadingActor):
                 self._on_session_stopped(message)
             case SessionCrashed():
                 self._on_session_crashed(message)
-            case AdminResetSession():
-                route = route_for_key(message.session_key)
-                self._dispatch(route, ResetSession(reason=ResetReason.ADMIN))
-            case ExpireSessions():
-                self._replay((route_for_key(key), ExpireSession()) for key in message.session_keys)
+            case AdminResetSession() | ExpireSessions():
+                self._on_end_requests(message)
             case TimerFired():
                 self._on_expiry_check()
             case ApprovedUsersChanged() | ReplaceAuthRules():
                 self._gate.apply(message)
+            case MirrorDelivery() | HomesChanged():
+                self._on_delivery_feed(message)
             case GetRouterStatus():
                 return self._status()
             case _:
                 assert_never(message)
         return None
+
+    def _on_end_requests(self, message: AdminResetSession | ExpireSessions) -> None:
+        if isinstance(message, AdminResetSession):
+            route = route_for_key(message.session_key)
+            self._dispatch(route, ResetSession(reason=ResetReason.ADMIN))
+        else:
+            self._replay((route_for_key(key), ExpireSession()) for key in message.session_keys)
 
     def _on_route_inbound(self, inbound: InboundMessage) -> None:
         if not self._gate.admit(inbound):
@@ -221,8 +243,32 @@ class RouterActor(pykka.ThreadingActor):
                     received_at=inbound.received_at,
                 )
             )
+        if not route.ephemeral:
+            self._note_chat(inbound.origin, route.key)
         self._counters.routed += 1
-        self._dispatch(route, HandleUserMessage(message=inbound))
+        self._dispatch(route, HandleUserMessage(message=inbound, gateway=self._gateway))
+
+    def _note_chat(self, origin: ChatAddress, key: SessionKey) -> None:
+        delivery = self._deps.delivery
+        if not self._chats.note(origin, key) or delivery is None:
+            return
+        if origin.platform not in PUSH_PLATFORMS:
+            return  # nothing can be sent there unasked: no use as a target
+        try:
+            delivery.tell(ChatSeen(address=origin))
+        except AddressClosedError:
+            logger.debug("delivery gone; chat %s not added to the directory", origin.chat_id)
+
+    def _on_delivery_feed(self, message: MirrorDelivery | HomesChanged) -> None:
+        if isinstance(message, HomesChanged):
+            self._gateway = replace(self._gateway, homes=message.homes)
+            return
+        key = self._chats.session_of(message.address)
+        if key is None:
+            logger.debug("no session in %s to mirror into", message.address.chat_id)
+            return
+        self._counters.mirrored += 1
+        self._dispatch(route_for_key(key), MirrorMessage(text=message.text, label=message.label))
 
     def _on_session_stopping(self, message: SessionStopping) -> None:
         live = self._live.get(message.session_key)
@@ -238,7 +284,7 @@ class RouterActor(pykka.ThreadingActor):
             return
         del self._stopping[message.session_key]
         handed = (
-            (self._route_of(inbound), HandleUserMessage(message=inbound))
+            (self._route_of(inbound), HandleUserMessage(message=inbound, gateway=self._gateway))
             for inbound in message.handover
         )
         self._replay([*handed, *entry.buffered])
@@ -331,4 +377,5 @@ class RouterActor(pykka.ThreadingActor):
             duplicates_dropped=self._counters.duplicates,
             unauthorized_dropped=self._gate.refused,
             crashes=self._counters.crashes,
+            mirrored=self._counters.mirrored,
         )

@@ -26,6 +26,7 @@ from hermes.actors.session_stop import StopProtocol
 from hermes.messages.address import AddressClosedError
 from hermes.messages.agent import CancelTurn, StartTurn, TurnCompleted, TurnFailed, TurnFailure
 from hermes.messages.delivery import DeliveryFailed, MessageDelivered, OutboundKind
+from hermes.messages.hooks import excerpt
 from hermes.messages.router import SessionCrashed
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.session import (
@@ -33,6 +34,7 @@ from hermes.messages.session import (
     GetSessionStatus,
     HandleUserMessage,
     HandOver,
+    MirrorMessage,
     ResetReason,
     ResetSession,
     SessionCommand,
@@ -51,7 +53,7 @@ logger = logging.getLogger(__name__)
 class _Deferred:
     """A command that arrived before the session finished loading."""
 
-    command: HandleUserMessage | ResetSession | ExpireSession
+    command: HandleUserMessage | MirrorMessage | ResetSession | ExpireSession
 
 
 class SessionActor(pykka.ThreadingActor):
@@ -134,14 +136,14 @@ class SessionActor(pykka.ThreadingActor):
         match message:
             case HandleUserMessage():
                 self._on_handle_user_message(message)
+            case MirrorMessage():
+                self._on_mirror(message)
             case ResetSession() | ExpireSession():
                 self._on_end_request(message)
             case SessionLoaded():
                 self._on_session_loaded(message)
-            case TurnCompleted():
-                self._on_turn_completed(message)
-            case TurnFailed():
-                self._on_turn_failed(message)
+            case TurnCompleted() | TurnFailed():
+                self._on_turn_event(message)
             case TimerFired():
                 self._lifecycle.on_idle_timer()
             case HandOver():
@@ -172,6 +174,8 @@ class SessionActor(pykka.ThreadingActor):
             deferred = self._deferred.popleft().command
             if isinstance(deferred, HandleUserMessage):
                 self._on_handle_user_message(deferred)
+            elif isinstance(deferred, MirrorMessage):
+                self._on_mirror(deferred)
             else:
                 self._on_end_request(deferred)
 
@@ -181,6 +185,7 @@ class SessionActor(pykka.ThreadingActor):
         if not self._state.loaded:
             self._deferred.append(_Deferred(command=message))
             return
+        self._state.contexts.gateway = message.gateway
         if self._lifecycle.active:
             self._lifecycle.hold(inbound)  # the next incarnation answers it
             return
@@ -191,6 +196,12 @@ class SessionActor(pykka.ThreadingActor):
             self._on_command(command, PendingInput(message=inbound, text=command.args))
             return
         self._accept_input(PendingInput(message=inbound, text=inbound.text))
+
+    def _on_mirror(self, message: MirrorMessage) -> None:
+        if not self._state.loaded:
+            self._deferred.append(_Deferred(command=message))
+            return
+        self._state.record_mirror(message.text, message.label)
 
     def _on_end_request(self, message: ResetSession | ExpireSession) -> None:
         if not self._state.loaded:
@@ -207,6 +218,12 @@ class SessionActor(pykka.ThreadingActor):
         elif not self._state.busy():
             self._lifecycle.arm_idle_timer()  # woken only to check: passivate in due course
 
+    def _on_turn_event(self, message: TurnCompleted | TurnFailed) -> None:
+        if isinstance(message, TurnCompleted):
+            self._on_turn_completed(message)
+        else:
+            self._on_turn_failed(message)
+
     def _on_turn_completed(self, message: TurnCompleted) -> None:
         if self._lifecycle.on_turn_event(message):
             return
@@ -214,6 +231,9 @@ class SessionActor(pykka.ThreadingActor):
         if turn is None:
             return
         last = turn.inputs[-1].message
+        self._state.hooks.agent(
+            "agent:end", turn.inputs, self._state.session_id, response=excerpt(message.result.text)
+        )
         self._state.record_turn(turn, message.result)
         self._say(last, message.result.text, OutboundKind.REPLY, usage=message.result.usage)
         self._after_turn()
@@ -225,6 +245,9 @@ class SessionActor(pykka.ThreadingActor):
         if turn is None:
             return
         cancelled = message.failure is TurnFailure.CANCELLED
+        self._state.hooks.agent(
+            "agent:end", turn.inputs, self._state.session_id, error=excerpt(message.detail)
+        )
         if cancelled and turn.stop is TurnStop.INTERRUPT:
             self._state.pending.extendleft(reversed(turn.inputs))  # answered with the new input
         elif cancelled and turn.stop is TurnStop.USER:
@@ -247,6 +270,7 @@ class SessionActor(pykka.ThreadingActor):
 
     def _on_command(self, command: ParsedCommand, item: PendingInput) -> None:
         inbound = item.message
+        self._state.hooks.command(inbound, self._state.session_id, command.name.value, command.args)
         match command.name:
             case CommandName.NEW:
                 reply = commands.reset(self._state, self._lifecycle, ResetReason.USER, self._self)
@@ -317,6 +341,7 @@ class SessionActor(pykka.ThreadingActor):
             return
         batch = tuple(self._state.pending.popleft() for _ in range(count))
         turn, context = self._state.begin_turn(batch, secrets.token_hex(8))
+        self._state.hooks.agent("agent:start", batch, context.session_id)
         stream = batch[-1].message.stream_reply
         self._deps.runtime.tell(
             StartTurn(

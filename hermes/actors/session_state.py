@@ -14,10 +14,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 from enum import Enum
 
+from hermes.actors.session_hooks import SessionHooks
 from hermes.actors.session_memory import SessionMemory
+from hermes.actors.session_turns import TurnContexts
 from hermes.messages.address import Address, AddressClosedError
-from hermes.messages.agent import AgentRuntimeCommand, TurnContext, TurnPurpose, TurnResult
-from hermes.messages.cron import CronHandle, CronService
+from hermes.messages.agent import AgentRuntimeCommand, TurnContext, TurnResult
+from hermes.messages.cron import CronService
 from hermes.messages.delivery import (
     DeliverMessage,
     DeliveryCommand,
@@ -26,6 +28,7 @@ from hermes.messages.delivery import (
     OutboundMessage,
     SetTyping,
 )
+from hermes.messages.hooks import HookEvent
 from hermes.messages.memory import MemoryProvider
 from hermes.messages.ports import Clock
 from hermes.messages.router import RouterCommand
@@ -39,7 +42,6 @@ from hermes.messages.store import (
     StoreCommand,
 )
 from hermes.messages.values import ChatMessage, InboundMessage, Role, Sender, TokenUsage
-from hermes.policies import texts
 from hermes.policies.inputs import PendingInput
 from hermes.policies.session_keys import SessionRoute
 from hermes.policies.sessions import ResetRules, expiry_reason, new_session_id
@@ -83,6 +85,8 @@ class SessionDeps:
     memory: MemoryProvider | None = None
     cron: CronService | None = None
     """Where turns get their cron tools (None: no scheduled jobs)."""
+    hooks: Address[HookEvent] | None = None
+    """The hook runner (None: no hooks installed, no events built)."""
 
 
 class TurnStop(Enum):
@@ -116,9 +120,18 @@ class SessionState:
         self.turn: Turn | None = None
         self.loaded = False
         self.memory = SessionMemory(deps.memory, deps.route, deps.settings.memory_drain_seconds)
+        self.contexts = TurnContexts(deps, self.memory)
+        self.hooks = SessionHooks(deps.hooks, deps.route.key)
+        self._announced: str | None = None
+        """The session_id whose ``session:start`` was emitted."""
         self.last_sender: Sender | None = None
         self.last_activity = deps.clock.now()
         self._last_queued_notice: datetime | None = None
+
+    @property
+    def session_id(self) -> str | None:
+        """The current session_id (None before loading)."""
+        return self.record.session_id if self.record is not None else None
 
     @property
     def deps(self) -> SessionDeps:
@@ -172,6 +185,8 @@ class SessionState:
                 record=self.record, ended_session_id=old.session_id, end_reason=reason.value
             )
         )
+        sender = self.last_sender or old.last_sender
+        self.hooks.ended(old.origin, sender, old.session_id, self.record.session_id, reason)
 
     def expiry_reason(self) -> ResetReason | None:
         """Why the reset policy retires the current session now, or None."""
@@ -221,33 +236,14 @@ class SessionState:
             history = client.history if client is not None else ()
         else:
             history = tuple(self.history[-self._deps.settings.history_limit :])
-        conversation = last.conversation
-        scope = (
-            conversation.session_key if conversation else None
-        ) or self._deps.route.memory_scope
         self.turn = Turn(turn_id=turn_id, inputs=batch, started_at=self._deps.clock.now())
         self.last_sender = last.sender
         self._typing(self.turn, active=True)
-        context = TurnContext(
-            turn_id=turn_id,
-            session_key=self._deps.route.key,
-            session_id=record.session_id,
-            memory_scope=scope,
-            origin=last.origin,
-            history=history,
-            inputs=tuple(item.text for item in batch),
-            system_prompt=client.system_prompt if client is not None else None,
-            memory=self.memory.handle_for(last.sender),
-            cron=self._cron_for(last),
-        )
-        return self.turn, context
-
-    def _cron_for(self, message: InboundMessage) -> CronHandle | None:
-        """The cron tools for a turn answering ``message`` (none for a stateless request)."""
-        cron = self._deps.cron
-        if cron is None or self._deps.route.ephemeral:
-            return None
-        return cron.handle_for(message.origin, message.sender)
+        if self._announced != record.session_id and not self._deps.route.ephemeral:
+            self._announced = record.session_id
+            if not self.history:
+                self.hooks.emit("session:start", last.origin, last.sender, record.session_id)
+        return self.turn, self.contexts.reply(record, history, batch, turn_id)
 
     def flush_context(self, turn_id: str) -> TurnContext | None:
         """The "save what matters" turn of an ending session, or None when there is none."""
@@ -258,17 +254,8 @@ class SessionState:
             return None
         if record is None or sender is None or record.origin is None:
             return None
-        return TurnContext(
-            turn_id=turn_id,
-            session_key=self._deps.route.key,
-            session_id=record.session_id,
-            memory_scope=self._deps.route.memory_scope,
-            origin=record.origin,
-            history=tuple(self.history[-self._deps.settings.history_limit :]),
-            inputs=(texts.FLUSH_PROMPT,),
-            memory=self.memory.handle_for(sender),
-            purpose=TurnPurpose.FLUSH,
-        )
+        history = tuple(self.history[-self._deps.settings.history_limit :])
+        return self.contexts.flush(record, history, sender, record.origin, turn_id)
 
     def finish_turn(self, turn_id: str) -> Turn | None:
         """End the running turn if it is ``turn_id``; None for a stale report."""
@@ -319,6 +306,20 @@ class SessionState:
             self._deps.store.tell(RecordTurn(record=self.record, messages=messages))
             inputs = tuple(item.text for item in turn.inputs)
             self.memory.record(record.session_id, last.sender, inputs, result.text)
+
+    def record_mirror(self, text: str, label: str) -> None:
+        """Note that ``text`` was delivered into this chat from elsewhere (reference §7.4).
+
+        It joins the transcript as the assistant's ``[Delivered from <label>] ...``, so the
+        agent knows on its next turn what was said here. It is not activity: the reset policy's
+        clock and the memory provider are left alone.
+        """
+        if self._deps.route.ephemeral:
+            return
+        record = self._require_record()
+        message = ChatMessage(role=Role.ASSISTANT, content=f"[Delivered from {label}] {text}")
+        self.history.append(message)
+        self._deps.store.tell(RecordTurn(record=record, messages=(message,)))
 
     # -- output ---------------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 Platforms stop taking messages; running turns may finish (up to the deadline, keeping a reserve);
 the rest are cancelled, so their sessions tell the users; the Router stops every session one at a
-time (each persists), then pairing stops; Delivery sends what is left; then platforms, runtime,
-scheduler and, last, the Store (which commits) close. ``ActorRegistry.stop_all`` is the final
-safety net.
+time (each persists), then pairing and the hook runner stop; Delivery sends what is left; then
+platforms, runtime, scheduler and, last, the Store (which commits) close.
+``ActorRegistry.stop_all`` is the final safety net.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import pykka
 
@@ -30,6 +30,16 @@ from hermes.messages.store import StoreCommand
 logger = logging.getLogger(__name__)
 
 DRAIN_POLL_SECONDS: Final = 0.02
+HOOKS_STOP_SECONDS: Final = 2.0
+"""At most this long for the last hook calls (a hung hook is abandoned, never waited out)."""
+
+
+class Stoppable(Protocol):
+    """A part that stops within a timeout (the hook runner)."""
+
+    def stop(self, timeout: float) -> None:
+        """Stop, waiting up to ``timeout`` seconds."""
+        ...
 
 
 @dataclass(slots=True, kw_only=True)
@@ -45,6 +55,7 @@ class Parts:
     platforms: list[PlatformAdapter] = field(default_factory=list)
     memory: MemoryProvider | None = None
     admin: AdminServer | None = None
+    hooks: Stoppable | None = None
 
 
 class _Deadline:
@@ -69,6 +80,8 @@ def stop_parts(parts: Parts, timeout: float) -> None:
         parts.router.stop(deadline.left())
     if parts.pairing is not None:
         parts.pairing.stop(deadline.left())
+    if parts.hooks is not None:  # after the sessions: their last events are in
+        parts.hooks.stop(min(HOOKS_STOP_SECONDS, deadline.left()))
     if parts.delivery is not None:
         _drain_delivery(parts.delivery, deadline.left())
         parts.delivery.stop(deadline.left())

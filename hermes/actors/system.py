@@ -34,6 +34,7 @@ from hermes.actors.session import SessionActor
 from hermes.actors.session_state import SessionDeps, SessionSettings
 from hermes.actors.shutdown import Parts, stop_parts
 from hermes.actors.store import StoreActor
+from hermes.adapters.hooks.runner import HookRunner
 from hermes.adapters.platforms.embedded import EmbeddedPlatform
 from hermes.adapters.platforms.http_api import HttpApiPlatform
 from hermes.adapters.storage.sqlite_store import SqliteStorage
@@ -41,7 +42,8 @@ from hermes.config import Config, load_config
 from hermes.messages.address import Address
 from hermes.messages.agent import AgentRuntimeCommand
 from hermes.messages.cron import CronService
-from hermes.messages.delivery import DeliverToTarget, DeliveryCommand, DeliveryEvent
+from hermes.messages.delivery import ConnectRouter, DeliverToTarget, DeliveryCommand, DeliveryEvent
+from hermes.messages.hooks import HookEvent
 from hermes.messages.memory import MemoryProvider
 from hermes.messages.pairing import PairingCommand, PairingState
 from hermes.messages.ports import Agent, Clock, PlatformAdapter
@@ -99,6 +101,7 @@ class _SessionSpawner:
     settings: SessionSettings
     memory: MemoryProvider | None
     cron: CronService | None = None
+    hooks: Address[HookEvent] | None = None
 
     def spawn(
         self, route: SessionRoute, incarnation: int, router: Address[RouterCommand]
@@ -115,6 +118,7 @@ class _SessionSpawner:
             settings=self.settings,
             memory=self.memory,
             cron=self.cron,
+            hooks=self.hooks,
         )
         return _ActorHandle(ActorAddress(SessionActor.start(deps)))
 
@@ -170,6 +174,12 @@ class System:
     def scheduler(self) -> SchedulerActor:
         """The Scheduler (embedders and tests: ``CheckDueJobs``, ``status``)."""
         return _required(self._parts.scheduler)
+
+    @property
+    def hooks(self) -> HookRunner | None:
+        """The hook runner, or None when no hooks are installed (embedders and tests)."""
+        hooks = self._parts.hooks
+        return hooks if isinstance(hooks, HookRunner) else None
 
     @property
     def runtime(self) -> AgentRuntime:
@@ -261,6 +271,7 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
     storage = SqliteStorage.open(config.state_db)
     recent = storage.recent_inbound(clock.now() - DEDUPE_HORIZON)
     jobs, zone = storage.cron_jobs(), cron_wiring.gateway_zone(config, overrides.local_zone)
+    chats = wiring.known_chats(storage)
     pairing = storage.pairing_state()
     to_pairing: LateAddress[PairingCommand] = LateAddress()
     parts = Parts()
@@ -280,6 +291,7 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
         parts.runtime.start()
         parts.memory = overrides.memory or wiring.memory_provider(config)
         parts.platforms = [*wiring.configured_platforms(config), *overrides.platforms]
+        hooks = _start_hooks(config, parts)
         parts.delivery = ActorAddress(
             DeliveryActor.start(
                 DeliveryDeps(
@@ -289,7 +301,7 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                     scheduler=parts.scheduler.address,
                     clock=clock,
                     local_dir=config.home / "deliveries",
-                    directory=wiring.known_chats(storage),
+                    directory=tuple(address for address, _ in chats),
                 )
             )
         )
@@ -302,6 +314,7 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
             settings=wiring.session_settings(config, zone),
             memory=parts.memory,
             cron=cron_wiring.cron_service(parts.scheduler),
+            hooks=hooks,
         )
         parts.router = ActorAddress(
             RouterActor.start(
@@ -313,6 +326,9 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                     recent_inbound=recent,
                     pairing=to_pairing,
                     approved=pairing.approved_users(),
+                    delivery=parts.delivery,
+                    connected=tuple(dict.fromkeys(p.platform for p in parts.platforms)),
+                    known_chats=chats,
                     expiry=ExpiryCheck(
                         rules=wiring.reset_rules(config),
                         scheduler=parts.scheduler.address,
@@ -323,8 +339,9 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                 )
             )
         )
+        parts.delivery.tell(ConnectRouter(router=parts.router))
         to_pairing.bind(_start_pairing(parts, pairing, clock))
-        _start_platforms(parts)
+        _start_platforms(parts, hooks)
         parts.scheduler.start_jobs(cron_wiring.cron_deps(config, jobs, parts, clock, zone))
         system = System(config, parts, overrides)
         if overrides.admin_socket:
@@ -353,10 +370,21 @@ def _start_pairing(parts: Parts, state: PairingState, clock: Clock) -> ActorAddr
     return parts.pairing
 
 
-def _start_platforms(parts: Parts) -> None:
+def _start_hooks(config: Config, parts: Parts) -> HookRunner | None:
+    hooks = wiring.hook_runner(config)
+    if hooks is not None:
+        parts.hooks = hooks
+        hooks.start()  # loads off this thread: a hook that hangs at import delays nothing
+    return hooks
+
+
+def _start_platforms(parts: Parts, hooks: HookRunner | None) -> None:
     router = _required(parts.router)
     for platform in parts.platforms:
         platform.start(router)
+    if hooks is not None:
+        platforms = tuple(dict.fromkeys(p.platform.value for p in parts.platforms))
+        hooks.tell(HookEvent(name="gateway:startup", payload=(("platforms", platforms),)))
 
 
 def _required(part: T | None) -> T:

@@ -14,13 +14,14 @@ from hermes.actors.delivery import PlatformLink
 from hermes.actors.session_state import SessionSettings
 from hermes.adapters.agents.echo_agent import EchoAgent
 from hermes.adapters.agents.openai_agent import OpenAIAgent, OpenAIAgentSettings
+from hermes.adapters.hooks.runner import HookRunner
 from hermes.adapters.platforms.discord_platform import DiscordPlatform, DiscordSettings
 from hermes.adapters.platforms.http_api import HttpApiPlatform, HttpApiSettings
 from hermes.adapters.platforms.telegram_platform import TelegramPlatform, TelegramSettings
 from hermes.config import BusyInputMode, Config, MemoryProviderName, ResetMode
 from hermes.messages.memory import MemoryProvider
 from hermes.messages.ports import Agent, PlatformAdapter, StateStorage
-from hermes.messages.values import ChatAddress, HomeChannel, Platform
+from hermes.messages.values import ChatAddress, HomeChannel, Platform, SessionKey
 from hermes.policies.authorization import (
     TRUSTED_PLATFORMS,
     AuthRules,
@@ -249,9 +250,29 @@ def home_channels(config: Config, chosen: tuple[HomeChannel, ...]) -> tuple[Home
     return tuple(homes.values())
 
 
-def known_chats(storage: StateStorage) -> tuple[ChatAddress, ...]:
-    """Chats of the sessions active in the last 30 days, for names in delivery targets."""
+def known_chats(storage: StateStorage) -> tuple[tuple[ChatAddress, SessionKey], ...]:
+    """Chats of the sessions active in the last 30 days with their keys, oldest first.
+
+    Delivery resolves names in targets from them; the Router finds the session to mirror
+    deliveries into.
+    """
     since = datetime.now(UTC) - KNOWN_CHATS_HORIZON
     return tuple(
-        record.origin for record in storage.list_sessions(since) if record.origin is not None
+        (record.origin, record.session_key)
+        for record in reversed(storage.list_sessions(since))
+        if record.origin is not None
     )
+
+
+def hook_runner(config: Config) -> HookRunner | None:
+    """The runner of the hooks in ``$HERMES_HOME/hooks``, or None when there are none.
+
+    Without hooks, sessions get no runner and build no events at all.
+    """
+    hooks_dir = config.hooks_dir
+    try:
+        present = hooks_dir.is_dir() and any(entry.is_dir() for entry in hooks_dir.iterdir())
+    except OSError as error:
+        logger.warning("cannot read %s (%s); no hooks", hooks_dir, error)
+        return None
+    return HookRunner(hooks_dir, config.hooks.timeout) if present else None

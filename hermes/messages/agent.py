@@ -15,6 +15,7 @@ from hermes.messages.address import Address
 from hermes.messages.cron import CronHandle
 from hermes.messages.delivery import DeliverDelta
 from hermes.messages.memory import MemoryHandle
+from hermes.messages.messaging import MessagingHandle
 from hermes.messages.values import ChatAddress, ChatMessage, SessionKey, TokenUsage
 
 
@@ -66,11 +67,15 @@ class TurnContext:
     """The user messages this turn answers, oldest first (several after an interrupt)."""
     system_prompt: str | None = None
     """Extra instructions for this turn only (from an HTTP request body); never stored."""
+    session_context: str | None = None
+    """Where the agent is talking: the session-context block (``policies.context_prompt``)."""
     memory: MemoryHandle | None = None
     """This session's memory tools for this turn's user; None without a memory provider."""
     cron: CronHandle | None = None
     """The cron tools, bound to this turn's chat and user; None where jobs may not be made
     (flush turns, and the runs of jobs themselves)."""
+    messaging: MessagingHandle | None = None
+    """The ``send_message`` tools, bound to this turn's chat; None for flush turns and jobs."""
     purpose: TurnPurpose = TurnPurpose.REPLY
 
     def __post_init__(self) -> None:

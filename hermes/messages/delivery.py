@@ -72,9 +72,10 @@ class DeliverMessage:
 class DeliverToTarget:
     """Sent to Delivery by operators and embedders: send ``text`` to a target named in text.
 
-    Targets: ``<platform>`` (its home channel) or ``<platform>:<chat_id>[:<thread_id>]``.
-    The outcome goes to ``reply_to``: ``MessageDelivered``, or ``DeliveryFailed`` (an unknown or
-    unresolvable target included).
+    Targets (``hermes.policies.targets``): ``origin``, ``local`` (a file, sent nowhere),
+    ``<platform>`` (its home channel), ``<platform>:<chat_id>[:<thread_id>]``, and
+    ``<platform>:<name>`` for a chat the gateway has seen. The outcome goes to ``reply_to``:
+    ``MessageDelivered``, or ``DeliveryFailed`` (an unknown or unresolvable target included).
     """
 
     delivery_id: str
@@ -116,15 +117,43 @@ class MirrorDelivery:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class HomesChanged:
+    """Sent by Delivery to the Router when it connects and after each ``/sethome``.
+
+    The Router hands the home channels to sessions, whose turns describe them to the agent.
+    """
+
+    homes: tuple[HomeChannel, ...]
+
+
+RouterFeed = MirrorDelivery | HomesChanged
+"""What Delivery tells the Router."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConnectRouter:
     """Sent once by the System to Delivery, after the Router starts: where mirrors go."""
 
-    router: Address[MirrorDelivery]
+    router: Address[RouterFeed]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Directory:
+    """Reply to ``GetDirectory``: the home channels and the chats seen, most recent last."""
+
+    homes: tuple[HomeChannel, ...]
+    chats: tuple[ChatAddress, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GetDirectory:
-    """Query (ask only): every chat Delivery knows, with its home channels first."""
+    """Sent to Delivery (the ``send_message`` tool's list): every chat it knows.
+
+    The answer, a ``Directory``, goes to ``reply_to``; with no ``reply_to`` it is the reply to
+    an ``ask`` (edges only, with a timeout).
+    """
+
+    reply_to: Address[Directory] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

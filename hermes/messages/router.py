@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from hermes.messages.access import AuthRules, PlatformUser
+from hermes.messages.delivery import HomesChanged, MirrorDelivery
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.values import InboundMessage, SessionKey
 
@@ -112,6 +113,8 @@ class RouterStatus:
     duplicates_dropped: int
     unauthorized_dropped: int
     crashes: int
+    mirrored: int = 0
+    """Deliveries recorded in the transcript of the chat's session."""
 
 
 RouterCommand = (
@@ -125,4 +128,6 @@ RouterCommand = (
     | ApprovedUsersChanged
     | ReplaceAuthRules
     | GetRouterStatus
+    | MirrorDelivery
+    | HomesChanged
 )

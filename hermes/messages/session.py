@@ -15,7 +15,7 @@ from hermes.messages.agent import TurnCompleted, TurnFailed
 from hermes.messages.delivery import DeliveryFailed, MessageDelivered
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.store import SessionLoaded
-from hermes.messages.values import InboundMessage, SessionKey, TokenUsage
+from hermes.messages.values import HomeChannel, InboundMessage, Platform, SessionKey, TokenUsage
 
 
 class ResetReason(StrEnum):
@@ -33,10 +33,34 @@ class ResetReason(StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayView:
+    """What the gateway looks like when a message is routed: told to the agent every turn."""
+
+    connected: tuple[Platform, ...] = ()
+    """The platforms the gateway runs."""
+    homes: tuple[HomeChannel, ...] = ()
+    """The home channels, one per platform at most."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HandleUserMessage:
     """Sent by the Router to a SessionActor: a person's message (text or command) for it."""
 
     message: InboundMessage
+    gateway: GatewayView = GatewayView()
+    """The Router's view of the gateway at routing time (one shared frozen value)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MirrorMessage:
+    """Sent by the Router to a SessionActor: ``text`` was delivered into its chat from elsewhere.
+
+    The session appends it to its transcript as the assistant's ``[Delivered from <label>] ...``
+    so the agent knows what was said there (reference §7.4, through the owner).
+    """
+
+    text: str
+    label: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,6 +109,7 @@ class SessionStatus:
 
 SessionCommand = (
     HandleUserMessage
+    | MirrorMessage
     | ResetSession
     | HandOver
     | ExpireSession

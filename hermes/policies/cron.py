@@ -15,16 +15,13 @@ from typing import Final
 from hermes.messages.cron import CronJob, OnceSchedule
 from hermes.messages.values import ChatAddress, Platform
 from hermes.policies.schedules import GRACE, ScheduleError, following_run
+from hermes.policies.targets import PUSH_PLATFORMS
 
 MAX_PROMPT_CHARS: Final = 8000
 MAX_NAME_CHARS: Final = 100
 DEFAULT_NAME_CHARS: Final = 50
 """A job without a name is called by the first characters of its prompt (as the original)."""
 SILENT_MARKER: Final = "[SILENT]"
-PUSH_PLATFORMS: Final = frozenset(
-    {Platform.TELEGRAM, Platform.DISCORD, Platform.CONSOLE, Platform.EMBEDDED}
-)
-"""Platforms that can receive a message nobody asked for (the HTTP API only answers requests)."""
 ORIGIN: Final = "origin"
 LOCAL: Final = "local"
 

@@ -14,7 +14,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from hermes.messages.values import ChatAddress, HomeChannel, Platform
+from hermes.messages.messaging import KnownTarget
+from hermes.messages.values import ChatAddress, ChatType, HomeChannel, Platform
+from hermes.policies.context_prompt import neutral_name
+
+PUSH_PLATFORMS: Final = frozenset(
+    {Platform.TELEGRAM, Platform.DISCORD, Platform.CONSOLE, Platform.EMBEDDED}
+)
+"""Platforms that can receive a message nobody asked for (the HTTP API only answers requests)."""
 
 _HOME_HINT: Final = {
     Platform.TELEGRAM: "TELEGRAM_HOME_CHANNEL",
@@ -116,3 +123,40 @@ def _by_name(
 
 def _normal(name: str) -> str:
     return name.strip().lstrip("#").casefold()
+
+
+def known_targets(
+    homes: Iterable[HomeChannel], chats: Iterable[ChatAddress], origin: ChatAddress | None
+) -> tuple[KnownTarget, ...]:
+    """The targets an agent in ``origin`` is offered: this chat, home channels, group chats.
+
+    Direct messages other than ``origin`` are left out: one user's agent is not shown who
+    else talks to the gateway. Names come from users and are neutralised.
+    """
+    listed: list[KnownTarget] = []
+    if origin is not None and origin.platform in PUSH_PLATFORMS:
+        listed.append(KnownTarget(target="origin", description=f"this chat ({_chat(origin)})"))
+    home_chats = set()
+    for home in homes:
+        home_chats.add((home.platform, home.address.chat_id))
+        name = neutral_name(home.name) or home.address.chat_id
+        listed.append(
+            KnownTarget(
+                target=home.platform.value,
+                description=f'the {home.platform.value} home channel "{name}"',
+            )
+        )
+    for chat in chats:
+        if chat.chat_type is ChatType.DM or (chat.platform, chat.chat_id) in home_chats:
+            continue
+        listed.append(
+            KnownTarget(target=f"{chat.platform.value}:{chat.chat_id}", description=_chat(chat))
+        )
+    return tuple(listed)
+
+
+def _chat(address: ChatAddress) -> str:
+    kind = "direct message" if address.chat_type is ChatType.DM else address.chat_type.value
+    where = f"{address.platform.value} {kind}"
+    name = neutral_name(address.chat_name)
+    return f'{where} "{name}"' if name else where

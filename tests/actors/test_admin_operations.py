@@ -12,8 +12,9 @@ import pytest
 
 from hermes.actors.address import ActorAddress
 from hermes.actors.admin import AdminCommands, AdminError
-from hermes.actors.admin_operations import OperationsDeps, ReplyFuture, operation_handlers
+from hermes.actors.admin_operations import OperationsDeps, operation_handlers
 from hermes.actors.admin_reload import ConfigReloader, ReloadError
+from hermes.actors.future_reply import FutureReply
 from hermes.actors.pairing import PairingActor, PairingDeps
 from hermes.config import Config, ConfigError
 from hermes.messages.delivery import DeliverToTarget, DeliveryFailed, MessageDelivered
@@ -113,7 +114,7 @@ def test_send_needs_a_target_and_a_text(args, error):
 
 
 def test_a_reply_future_takes_the_first_answer_from_any_thread():
-    reply: ReplyFuture[str] = ReplyFuture()
+    reply: FutureReply[str] = FutureReply()
     threads = [threading.Thread(target=reply.tell, args=(f"t{i}",)) for i in range(8)]
     for thread in threads:
         thread.start()

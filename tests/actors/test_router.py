@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from hermes.actors.address import ActorAddress
 from hermes.actors.router import ExpiryCheck, RouterActor, RouterDeps
+from hermes.messages.delivery import ChatSeen, HomesChanged, MirrorDelivery
 from hermes.messages.router import (
     AdminResetSession,
     ExpireSessions,
@@ -21,12 +22,20 @@ from hermes.messages.router import (
     StopReason,
 )
 from hermes.messages.scheduler import ArmTimer, TimerFired
-from hermes.messages.session import ExpireSession, HandleUserMessage, HandOver, ResetSession
+from hermes.messages.session import (
+    ExpireSession,
+    GatewayView,
+    HandleUserMessage,
+    HandOver,
+    MirrorMessage,
+    ResetSession,
+)
 from hermes.messages.store import FindExpiredSessions, RecordInbound
 from hermes.messages.values import (
     ChatAddress,
     ChatType,
     Conversation,
+    HomeChannel,
     InboundMessage,
     Platform,
     Sender,
@@ -309,3 +318,90 @@ def test_no_expiry_check_without_a_reset_policy(sessions, store):
     router = start_router(sessions, store, expiry=expiry)
     status(router)
     assert scheduler.messages == []
+
+
+def group_message(text, *, user_id="u1", chat_name="Team", thread_id=None, **extra):
+    return InboundMessage(
+        message_id=f"g-{user_id}-{text}",
+        origin=ChatAddress(
+            platform=Platform.TELEGRAM,
+            chat_id="-10",
+            chat_type=ChatType.GROUP,
+            chat_name=chat_name,
+            thread_id=thread_id,
+        ),
+        sender=Sender(user_id=user_id),
+        text=text,
+        received_at=datetime(2026, 11, 22, tzinfo=UTC),
+        **extra,
+    )
+
+
+def test_delivery_hears_of_each_new_or_renamed_chat_once(sessions, store):
+    delivery = RecordingAddress("delivery")
+    router = start_router(sessions, store, delivery=delivery)
+    for text in ("a", "b"):
+        router.tell(RouteInbound(message=group_message(text)))
+    router.tell(RouteInbound(message=group_message("c", chat_name="Team 2")))
+    router.tell(RouteInbound(message=message("dm")))
+    api = InboundMessage(
+        message_id="api-1",
+        origin=ChatAddress(platform=Platform.API_SERVER, chat_id="x"),
+        sender=Sender(user_id="api"),
+        text="hi",
+        received_at=datetime(2026, 11, 22, tzinfo=UTC),
+        conversation=Conversation(session_key="k1"),
+    )
+    router.tell(RouteInbound(message=api))
+    assert status(router).routed == 5
+    seen = delivery.of_type(ChatSeen)
+    assert [(s.address.chat_id, s.address.chat_name) for s in seen] == [
+        ("-10", "Team"),
+        ("-10", "Team 2"),
+        ("c1", None),
+    ]  # the HTTP API cannot be sent to unasked: not a target
+
+
+def test_a_mirror_goes_to_the_session_last_active_in_that_chat(sessions, store):
+    router = start_router(sessions, store, delivery=RecordingAddress("delivery"))
+    router.tell(RouteInbound(message=group_message("a", user_id="u1", thread_id="7")))
+    router.tell(RouteInbound(message=group_message("b", user_id="u2")))
+    group = ChatAddress(platform=Platform.TELEGRAM, chat_id="-10")
+    router.tell(MirrorDelivery(address=group, text="posted", label="telegram"))
+    router.tell(MirrorDelivery(address=replace(group, thread_id="7"), text="in 7", label="cron"))
+    router.tell(MirrorDelivery(address=replace(group, chat_id="-99"), text="x", label="cron"))
+
+    assert status(router).mirrored == 2
+    (u2,) = sessions.handles("agent:main:telegram:group:-10:u2")
+    assert u2.address.expect(MirrorMessage) == MirrorMessage(text="posted", label="telegram")
+    (u1,) = sessions.handles("agent:main:telegram:group:-10:7:u1")
+    assert u1.address.expect(MirrorMessage) == MirrorMessage(text="in 7", label="cron")
+
+
+def test_a_mirror_reaches_a_session_known_only_from_the_store(sessions, store):
+    chat = ChatAddress(platform=Platform.DISCORD, chat_id="55")
+    key = SessionKey(value="agent:main:discord:dm:55")
+    router = start_router(sessions, store, known_chats=((chat, key),))
+    router.tell(MirrorDelivery(address=chat, text="hello", label="operator"))
+    assert status(router).mirrored == 1
+    (handle,) = sessions.handles(key.value)
+    assert handle.address.expect(MirrorMessage).label == "operator"
+
+
+def test_sessions_get_the_gateway_view_with_the_latest_home_channels(sessions, store):
+    router = start_router(sessions, store, connected=(Platform.TELEGRAM, Platform.DISCORD))
+    router.tell(RouteInbound(message=message("a")))
+    home = HomeChannel(
+        platform=Platform.TELEGRAM,
+        address=ChatAddress(platform=Platform.TELEGRAM, chat_id="-10"),
+        name="Team",
+    )
+    router.tell(HomesChanged(homes=(home,)))
+    router.tell(RouteInbound(message=message("b")))
+    assert status(router).routed == 2
+    (handle,) = sessions.handles(DM_KEY)
+    handle.address.expect(HandleUserMessage, count=2)
+    first, second = (m.gateway for m in handle.address.of_type(HandleUserMessage))
+    assert first == GatewayView(connected=(Platform.TELEGRAM, Platform.DISCORD))
+    assert second.homes == (home,)
+    assert second.connected == first.connected

@@ -190,10 +190,12 @@ def test_a_due_job_runs_as_a_fresh_isolated_turn_and_is_delivered_to_its_origin(
     cron.answer(start, "Sunny all day.")
     deliver = cron.delivery.expect(DeliverToTarget)
     assert (deliver.target, deliver.text, deliver.kind) == (
-        "telegram:-100:7",
+        "origin",
         "Sunny all day.",
         OutboundKind.REPLY,
     )
+    assert deliver.origin is not None
+    assert (deliver.origin.chat_id, deliver.origin.thread_id) == ("-100", "7")
     (document,) = cron.outputs(job.job_id)
     assert "## Response\n\nSunny all day." in document
 

@@ -20,9 +20,11 @@ from hermes.messages.delivery import (
     DeliverToTarget,
     DeliveryFailed,
     DeliveryStatus,
+    Directory,
     GetDeliveryStatus,
     GetDirectory,
     GetHomeChannels,
+    HomesChanged,
     MessageDelivered,
     MirrorDelivery,
     OutboundFailed,
@@ -404,8 +406,11 @@ def test_origin_local_and_names(delivery, platform_probe, tmp_path):
     )
     delivery.tell(DeliverToTarget(delivery_id="n1", target="telegram:ops room", text="by name"))
     assert platform_probe.expect(SendOutbound, count=2).message.target.chat_id == "-55"
-    directory = delivery.ask(GetDirectory(), timeout=2.0)
-    assert any(a.chat_id == "-55" for a in directory)
+    asker = RecordingAddress("asker")
+    delivery.tell(GetDirectory(reply_to=asker))
+    directory = asker.expect(Directory)
+    assert [a.chat_id for a in directory.chats] == ["-55"]
+    assert [h.platform for h in directory.homes] == [Platform.TELEGRAM]
 
 
 def test_a_delivered_text_is_mirrored_through_the_router(delivery, platform_probe):
@@ -419,3 +424,17 @@ def test_a_delivered_text_is_mirrored_through_the_router(delivery, platform_prob
     platform_probe.expect(SendOutbound).reply_to.tell(OutboundSent(delivery_id="m1"))
     mirror = router.expect(MirrorDelivery)
     assert (mirror.address.chat_id, mirror.text, mirror.label) == ("42", "digest", "cron job daily")
+    assert [h.platform for h in router.expect(HomesChanged).homes] == [Platform.TELEGRAM]
+
+
+def test_sethome_is_told_to_the_router(delivery):
+    router = RecordingAddress("router")
+    delivery.tell(ConnectRouter(router=router))
+    home = HomeChannel(
+        platform=Platform.DISCORD,
+        address=ChatAddress(platform=Platform.DISCORD, chat_id="9"),
+        name="bots",
+    )
+    delivery.tell(SetHomeChannel(home=home))
+    changes = router.expect(HomesChanged, count=2)
+    assert home in changes.homes

@@ -257,9 +257,10 @@ class FailedCall:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.status, self.description = status, description
+        self.retry_after = retry_after
 
 
 _ENTITY_PATTERNS: Final = (
@@ -295,7 +296,7 @@ class _State:
     actions: list[ChatAction] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
     failures: list[FailedCall] = field(default_factory=list)
-    scripted: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
+    scripted: dict[str, list[tuple[int, str, int | None]]] = field(default_factory=dict)
     stalled: set[str] = field(default_factory=set)
     commands: list[Json] = field(default_factory=list)
     force_conflict: bool = False
@@ -420,11 +421,21 @@ class FakeTelegram:
         with self._condition:
             self._state.force_conflict = on
 
-    def fail_next(self, method: str, status: int, description: str, count: int = 1) -> None:
-        """The next ``count`` calls of ``method`` answer ``status`` with ``description``."""
+    def fail_next(
+        self,
+        method: str,
+        status: int,
+        description: str,
+        count: int = 1,
+        retry_after: int | None = None,
+    ) -> None:
+        """The next ``count`` calls of ``method`` answer ``status`` with ``description``.
+
+        ``retry_after`` adds ``parameters.retry_after``, as Telegram does with a 429.
+        """
         with self._condition:
             failures = self._state.scripted.setdefault(method.lower(), [])
-            failures.extend([(status, description)] * count)
+            failures.extend([(status, description, retry_after)] * count)
 
     def stall(self, method: str) -> None:
         """Calls of ``method`` never answer (until the server stops)."""
@@ -555,7 +566,9 @@ class FakeTelegram:
             result = await self._answer(request, method)
         except ApiError as error:
             self._record(failures=FailedCall(method, error.status, error.description))
-            body = {"ok": False, "error_code": error.status, "description": error.description}
+            body: Json = {"ok": False, "error_code": error.status, "description": error.description}
+            if error.retry_after is not None:
+                body["parameters"] = {"retry_after": error.retry_after}
             return web.json_response(body, status=error.status)
         return web.json_response({"ok": True, "result": result})
 

@@ -63,6 +63,7 @@ SAMPLES: dict[str, tuple[str, object, object]] = {
     "honcho.workspace_id": ("ws", "ws", "ws"),
     "gateway.allowed_users": ("111, 222", [111, "222"], ("111", "222")),
     "gateway.allow_all_users": ("yes", True, True),
+    "hooks.timeout": ("2.5", 2.5, 2.5),
     "unauthorized_dm_behavior": ("ignore", "ignore", "ignore"),
     "telegram.bot_token": ("123:abc", "123:abc", Secret("123:abc")),
     "telegram.base_url": ("http://tg.local/bot", "http://tg.local/bot", "http://tg.local/bot"),

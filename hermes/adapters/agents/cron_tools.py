@@ -9,12 +9,17 @@ text, never as an exception.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from hermes.adapters.agents.tool_arguments import (
+    BadCallError,
+    function_tool,
+    parse_arguments,
+    required,
+)
 from hermes.messages.cron import CronError, CronHandle, CronJob, JobAction, JobDraft, JobEdit
 
 if TYPE_CHECKING:
@@ -35,7 +40,7 @@ DESCRIPTION: Final = (
     "time '2026-12-24T18:00'. Actions: create (prompt, schedule; optional name, deliver), "
     "list, update (job_id and the fields to change), pause, resume, remove, run (now, once)."
 )
-_FIELDS: Final = {
+_FIELDS: Final[dict[str, dict[str, Any]]] = {
     "action": {"type": "string", "enum": list(ACTIONS), "description": "What to do."},
     "job_id": {"type": "string", "description": "The job (update, pause, resume, remove, run)."},
     "prompt": {"type": "string", "description": "What the job does when it runs."},
@@ -49,10 +54,6 @@ _FIELDS: Final = {
 }
 
 
-class _BadCallError(Exception):
-    """The model's call cannot be run; the text tells the model why."""
-
-
 @dataclass(frozen=True, slots=True)
 class CronTools:
     """The ``cronjob`` tool, bound to one turn's ``CronHandle`` (a ``ToolGroup``)."""
@@ -61,21 +62,7 @@ class CronTools:
 
     def definitions(self) -> list[ChatCompletionToolParam]:
         """The one tool, in the OpenAI ``tools`` format (a fresh list on every call)."""
-        return [
-            {
-                "type": "function",
-                "function": {
-                    "name": TOOL_NAME,
-                    "description": DESCRIPTION,
-                    "parameters": {
-                        "type": "object",
-                        "properties": dict(_FIELDS),
-                        "required": ["action"],
-                        "additionalProperties": False,
-                    },
-                },
-            }
-        ]
+        return [function_tool(TOOL_NAME, DESCRIPTION, _FIELDS, ("action",))]
 
     def offers(self, name: str) -> bool:
         """True for ``cronjob``."""
@@ -85,8 +72,8 @@ class CronTools:
         """Run one ``cronjob`` call; the result (or ``Error: ...``) for the model."""
         del name
         try:
-            return await self._dispatch(_parse(arguments))
-        except _BadCallError as error:
+            return await self._dispatch(_arguments(arguments))
+        except BadCallError as error:
             logger.info("the model made a bad cronjob call: %s", error)
             return f"Error: {error}"
         except CronError as error:
@@ -95,11 +82,11 @@ class CronTools:
     async def _dispatch(self, args: dict[str, str]) -> str:
         action = args.get("action", "")
         if action not in ACTIONS:
-            raise _BadCallError(f"'action' must be one of {', '.join(ACTIONS)}")
+            raise BadCallError(f"'action' must be one of {', '.join(ACTIONS)}")
         if action == "create":
             draft = JobDraft(
-                prompt=_required(args, "prompt"),
-                schedule=_required(args, "schedule"),
+                prompt=required(args, "prompt"),
+                schedule=required(args, "schedule"),
                 name=args.get("name"),
                 deliver=args.get("deliver"),
             )
@@ -107,7 +94,7 @@ class CronTools:
         if action == "list":
             jobs = await self.cron.list_jobs()
             return "\n".join(describe(job) for job in jobs) or "No jobs are scheduled here."
-        job_id = _required(args, "job_id")
+        job_id = required(args, "job_id")
         if action == "update":
             edit = JobEdit(
                 prompt=args.get("prompt"),
@@ -116,7 +103,7 @@ class CronTools:
                 deliver=args.get("deliver"),
             )
             if edit == JobEdit():
-                raise _BadCallError("update needs at least one of prompt, schedule, name, deliver")
+                raise BadCallError("update needs at least one of prompt, schedule, name, deliver")
             return "Updated. " + describe(await self.cron.update(job_id, edit))
         job_action = JobAction(action)
         job = await self.cron.act(job_id, job_action)
@@ -149,29 +136,7 @@ def _time(moment: datetime | None) -> str:
     return "-" if moment is None else moment.isoformat(timespec="minutes")
 
 
-def _parse(arguments: str) -> dict[str, str]:
+def _arguments(arguments: str) -> dict[str, str]:
     if not arguments.strip():
-        raise _BadCallError("the arguments are missing: at least 'action' is needed")
-    try:
-        parsed = json.loads(arguments)
-    except json.JSONDecodeError as error:
-        raise _BadCallError(f"the arguments are not valid JSON ({error.msg}).") from None
-    if not isinstance(parsed, dict):
-        raise _BadCallError("the arguments must be a JSON object.")
-    fields: dict[str, str] = {}
-    for key, value in parsed.items():
-        if key not in _FIELDS:
-            raise _BadCallError(f"unknown argument {key!r}; the arguments are {', '.join(_FIELDS)}")
-        if value is None:
-            continue
-        if not isinstance(value, str) or len(value) > MAX_ARGUMENT_CHARS:
-            raise _BadCallError(f"the argument {key!r} must be a string (at most 10000 characters)")
-        fields[key] = value
-    return fields
-
-
-def _required(args: dict[str, str], key: str) -> str:
-    value = args.get(key, "")
-    if not value.strip():
-        raise _BadCallError(f"the argument {key!r} is required for this action")
-    return value
+        raise BadCallError("the arguments are missing: at least 'action' is needed")
+    return parse_arguments(arguments, _FIELDS, max_chars=MAX_ARGUMENT_CHARS)

@@ -234,10 +234,13 @@ class OpenAIAgent:
 
 
 def build_messages(system_prompt: str, context: TurnContext) -> list[ChatCompletionMessageParam]:
-    """The chat messages for one turn: system, then history, then one per input."""
-    system = system_prompt
-    if context.system_prompt:
-        system = f"{system}\n\n{context.system_prompt}" if system else context.system_prompt
+    """The chat messages for one turn: system, then history, then one per input.
+
+    The system message is the configured prompt, the session-context block, then the
+    request's own instructions, each where present.
+    """
+    parts = (system_prompt, context.session_context, context.system_prompt)
+    system = "\n\n".join(part for part in parts if part)
     messages: list[ChatCompletionMessageParam] = []
     if system:
         messages.append({"role": "system", "content": system})

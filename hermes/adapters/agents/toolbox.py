@@ -1,6 +1,6 @@
 """The tools one turn offers its model, gathered from the handles its ``TurnContext`` carries.
 
-Each tool group (memory and cron today; messaging joins them) offers some tools and runs
+Each tool group (memory, cron, messaging) offers some tools and runs
 the calls to them against one handle, the turn's own: a call can only ever reach the session
 whose turn made it. A FLUSH turn gets the memory tools only. Errors the model can recover from
 come back as text for it, never as exceptions.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from hermes.adapters.agents.cron_tools import CronTools
 from hermes.adapters.agents.memory_tools import MemoryTool, memory_tool_definitions, run_memory_tool
+from hermes.adapters.agents.messaging_tools import MessagingTools
 from hermes.messages.agent import TurnContext, TurnPurpose
 from hermes.messages.memory import MemoryHandle
 
@@ -82,4 +83,6 @@ def toolbox_for(context: TurnContext) -> Toolbox | None:
         return Toolbox(tuple(groups)) if groups else None
     if context.cron is not None:
         groups.append(CronTools(context.cron))
+    if context.messaging is not None:
+        groups.append(MessagingTools(context.messaging))
     return Toolbox(tuple(groups)) if groups else None
