@@ -42,6 +42,7 @@ from hermes.messages.delivery import (
     OutboundMessage,
     OutboundSent,
     PlatformCommand,
+    ResendOutbox,
     RouterFeed,
     SendDelta,
     SendOutbound,
@@ -50,7 +51,7 @@ from hermes.messages.delivery import (
 )
 from hermes.messages.ports import Clock
 from hermes.messages.scheduler import ArmTimer, SchedulerCommand, TimerFired
-from hermes.messages.store import SaveHomeChannel, StoreCommand
+from hermes.messages.store import OutboxDone, SaveHomeChannel, StoreCommand
 from hermes.messages.values import ChatAddress, HomeChannel, Platform
 from hermes.policies.chunking import split_message
 from hermes.policies.targets import LocalTarget, TargetContext, TargetError, resolve_target
@@ -88,6 +89,8 @@ class DeliveryDeps:
     """Where ``local`` deliveries are written."""
     directory: tuple[ChatAddress, ...] = ()
     """Chats known at start (from the Store's session origins)."""
+    resend: tuple[DeliverMessage, ...] = ()
+    """Outbox entries the last run never saw confirmed; sent on ``ResendOutbox``."""
 
 
 class DeliveryActor(pykka.ThreadingActor):
@@ -116,20 +119,23 @@ class DeliveryActor(pykka.ThreadingActor):
         self._router: Address[RouterFeed] | None = None
         self._sent = 0
         self._failed = 0
+        self._resent = 0
         self._self: ActorAddress[DeliveryCommand] = ActorAddress(self.actor_ref)
 
     def on_receive(self, message: DeliveryCommand) -> object:
         """Dispatch one message of Delivery's protocol."""
         match message:
             case DeliverMessage():
-                self._deliver(message.delivery_id, message.message, message.reply_to)
+                self._deliver(
+                    message.delivery_id, message.message, message.reply_to, durable=message.durable
+                )
             case DeliverToTarget():
                 self._on_deliver_to_target(message)
             case DeliverDelta():
                 self._on_deliver_delta(message)
             case SetTyping():
                 self._pass_on(message.target.platform, message)
-            case SetHomeChannel() | ChatSeen() | ConnectRouter():
+            case SetHomeChannel() | ChatSeen() | ConnectRouter() | ResendOutbox():
                 self._learn(message)
             case OutboundSent() | OutboundFailed():
                 self._on_outcome(message)
@@ -151,10 +157,13 @@ class DeliveryActor(pykka.ThreadingActor):
         outbound: OutboundMessage,
         reply_to: Address[DeliveryEvent] | None,
         mirror: Mirror | None = None,
+        *,
+        durable: bool = False,
     ) -> None:
         link = self._links.get(outbound.target.platform)
         if link is None:
             self._fail(delivery_id, reply_to, f"{outbound.target.platform} is not connected")
+            self._done_with(delivery_id, durable=durable)
             return
         text = outbound.text or EMPTY_REPLY
         limit = link.max_message_length
@@ -163,7 +172,7 @@ class DeliveryActor(pykka.ThreadingActor):
             delivery_id=delivery_id, message=outbound, chunks=chunks, reply_to=self._self
         )
         self._outbox[delivery_id] = Pending(
-            send=send, platform=link.platform, reply_to=reply_to, mirror=mirror
+            send=send, platform=link.platform, reply_to=reply_to, mirror=mirror, durable=durable
         )
         self._send(delivery_id)
 
@@ -172,6 +181,7 @@ class DeliveryActor(pykka.ThreadingActor):
         try:
             self._links[pending.platform].address.tell(pending.remaining())
         except AddressClosedError:
+            # Left in the Store's outbox (if it is there): the next start sends it.
             del self._outbox[delivery_id]
             self._fail(delivery_id, pending.reply_to, f"{pending.platform} has stopped")
 
@@ -242,12 +252,14 @@ class DeliveryActor(pykka.ThreadingActor):
         if isinstance(message, OutboundSent):
             del self._outbox[message.delivery_id]
             self._sent += 1
+            self._done_with(message.delivery_id, durable=pending.durable)
             self._succeeded(pending)
             return
         delay = pending.retry_delay(message)
         if delay is None:
             del self._outbox[message.delivery_id]
             self._fail(message.delivery_id, pending.reply_to, message.reason)
+            self._done_with(message.delivery_id, durable=pending.durable)
             return
         logger.info(
             "delivery %s failed (%s); attempt %d in %.1f s",
@@ -259,6 +271,25 @@ class DeliveryActor(pykka.ThreadingActor):
         self._deps.scheduler.tell(
             ArmTimer(key=timer_key(message.delivery_id), delay_seconds=delay, reply_to=self._self)
         )
+
+    def _done_with(self, delivery_id: str, *, durable: bool) -> None:
+        """A delivery from the Store's outbox is finished (sent, or given up): forget it there."""
+        if durable:
+            self._deps.store.tell(OutboxDone(delivery_id=delivery_id))
+
+    def _resend(self) -> None:
+        """Send what the last run committed but its platform never confirmed (at-least-once)."""
+        for entry in self._deps.resend:
+            message = entry.message
+            logger.warning(
+                "delivery resend: id=%s chat=%s in_reply_to=%s (unconfirmed when the gateway "
+                "last stopped; the chat may see it twice)",
+                entry.delivery_id,
+                message.target.chat_id,
+                message.in_reply_to,
+            )
+            self._resent += 1
+            self._deliver(entry.delivery_id, message, None, durable=True)
 
     def _on_retry(self, key: str) -> None:
         delivery_id = delivery_of(key)
@@ -300,7 +331,10 @@ class DeliveryActor(pykka.ThreadingActor):
         match query:
             case GetDeliveryStatus():
                 return DeliveryStatus(
-                    in_flight=len(self._outbox), sent=self._sent, failed=self._failed
+                    in_flight=len(self._outbox),
+                    sent=self._sent,
+                    failed=self._failed,
+                    resent=self._resent,
                 )
             case GetHomeChannels():
                 return tuple(self._homes.values())
@@ -316,8 +350,10 @@ class DeliveryActor(pykka.ThreadingActor):
         except AddressClosedError:
             logger.debug("asker of the directory has stopped")
 
-    def _learn(self, message: SetHomeChannel | ChatSeen | ConnectRouter) -> None:
+    def _learn(self, message: SetHomeChannel | ChatSeen | ConnectRouter | ResendOutbox) -> None:
         match message:
+            case ResendOutbox():
+                self._resend()
             case SetHomeChannel():
                 self._on_set_home_channel(message)
             case ChatSeen():

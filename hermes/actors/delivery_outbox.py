@@ -39,6 +39,8 @@ class Pending:
     reply_to: Address[DeliveryEvent] | None
     report_success: bool = False
     mirror: Mirror | None = None
+    durable: bool = False
+    """In the Store's outbox: ``OutboxDone`` goes there when Delivery is done with it."""
     confirmed: int = 0
     """Chunks the platform accepted so far."""
     attempts: int = 1

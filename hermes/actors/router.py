@@ -1,19 +1,19 @@
 """RouterActor: maps each inbound message to the SessionActor of its session_key.
 
 Owns the map session_key -> live session, the buffers of keys whose session is stopping, the
-inbound dedupe window, the access rules with the approved pairings (``AccessGate``), the book
-of chats (which session last spoke where, for mirrors and Delivery's directory), the gateway
-view handed to sessions, and the periodic expiry check. Accepts ``RouterCommand``; tells
-sessions ``HandleUserMessage``/``MirrorMessage``/``ResetSession``/``ExpireSession``/
-``HandOver``, the Store ``RecordInbound``/``FindExpiredSessions``, Delivery ``ChatSeen``, and
-the PairingActor ``RequestPairing``. It is the single writer per key: once a session says it is
-stopping, nothing more is routed to it, so no message slips into a stopping actor.
+intake (``router_intake``: access rules with the approved pairings, the dedupe window, the
+journal and its receipts), the book of chats (which session last spoke where, for mirrors and
+Delivery's directory), the gateway view handed to sessions, and the periodic expiry check.
+Accepts ``RouterCommand``; tells sessions ``HandleUserMessage``/``MirrorMessage``/
+``ResetSession``/``ExpireSession``/``HandOver``, the Store ``RecordInbound``/
+``FindExpiredSessions``, Delivery ``ChatSeen``, and the PairingActor ``RequestPairing``. It is
+the single writer per key: once a session says it is stopping, nothing more is routed to it,
+so no message slips into a stopping actor.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import tzinfo
@@ -24,6 +24,7 @@ import pykka
 from hermes.actors.address import ActorAddress
 from hermes.actors.router_access import AccessGate
 from hermes.actors.router_chats import ChatBook
+from hermes.actors.router_intake import DedupeKey, RouterIntake
 from hermes.messages.access import PlatformUser
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.delivery import ChatSeen, DeliveryCommand, HomesChanged, MirrorDelivery
@@ -53,7 +54,7 @@ from hermes.messages.session import (
     ResetSession,
     SessionCommand,
 )
-from hermes.messages.store import FindExpiredSessions, RecordInbound, StoreCommand
+from hermes.messages.store import FindExpiredSessions, StoreCommand
 from hermes.messages.values import ChatAddress, InboundMessage, Platform, SessionKey
 from hermes.policies.authorization import AuthRules
 from hermes.policies.session_keys import SessionRoute, route_for, route_for_key
@@ -62,11 +63,8 @@ from hermes.policies.targets import PUSH_PLATFORMS
 
 logger = logging.getLogger(__name__)
 
-DEDUPE_WINDOW: Final = 100_000
-"""Inbound (platform, message_id) pairs remembered to drop re-deliveries."""
 EXPIRY_TIMER: Final = "router:expiry-check"
 
-DedupeKey = tuple[Platform, str]
 RoutedCommand = HandleUserMessage | MirrorMessage | ResetSession | ExpireSession
 
 
@@ -142,7 +140,6 @@ class _Live:
 @dataclass(slots=True)
 class _Counters:
     routed: int = 0
-    duplicates: int = 0
     crashes: int = 0
     mirrored: int = 0
 
@@ -167,10 +164,14 @@ class RouterActor(pykka.ThreadingActor):
         self._deps = deps
         self._live: dict[SessionKey, _Live] = {}
         self._stopping: dict[SessionKey, _Live] = {}
-        self._seen: OrderedDict[DedupeKey, None] = OrderedDict.fromkeys(deps.recent_inbound)
         self._next_incarnation = 1
         self._counters = _Counters()
-        self._gate = AccessGate(deps.auth, deps.approved, deps.pairing)
+        self._intake = RouterIntake(
+            AccessGate(deps.auth, deps.approved, deps.pairing),
+            deps.store,
+            deps.recent_inbound,
+            group_sessions_per_user=deps.group_sessions_per_user,
+        )
         self._chats = ChatBook(deps.known_chats)
         self._gateway = GatewayView(connected=deps.connected)
         self._self: ActorAddress[RouterCommand] = ActorAddress(self.actor_ref)
@@ -192,7 +193,7 @@ class RouterActor(pykka.ThreadingActor):
         """Dispatch one message of the Router's protocol."""
         match message:
             case RouteInbound():
-                self._on_route_inbound(message.message)
+                self._on_route_inbound(message)
             case SessionStopping():
                 self._on_session_stopping(message)
             case SessionStopped():
@@ -204,7 +205,7 @@ class RouterActor(pykka.ThreadingActor):
             case TimerFired():
                 self._on_expiry_check()
             case ApprovedUsersChanged() | ReplaceAuthRules():
-                self._gate.apply(message)
+                self._intake.gate.apply(message)
             case MirrorDelivery() | HomesChanged():
                 self._on_delivery_feed(message)
             case GetRouterStatus():
@@ -220,29 +221,11 @@ class RouterActor(pykka.ThreadingActor):
         else:
             self._replay((route_for_key(key), ExpireSession()) for key in message.session_keys)
 
-    def _on_route_inbound(self, inbound: InboundMessage) -> None:
-        if not self._gate.admit(inbound):
+    def _on_route_inbound(self, command: RouteInbound) -> None:
+        route = self._intake.accept(command)
+        if route is None:
             return
-        route = route_for(inbound, group_sessions_per_user=self._deps.group_sessions_per_user)
-        # A sender waiting on its connection retries as a new request; chat platforms
-        # re-deliver the same message id, which must not be answered twice.
-        if not inbound.awaits_reply:
-            if self._is_duplicate((inbound.origin.platform, inbound.message_id)):
-                self._counters.duplicates += 1
-                logger.info(
-                    "dropped re-delivered message %s from %s",
-                    inbound.message_id,
-                    inbound.origin.platform,
-                )
-                return
-            self._deps.store.tell(
-                RecordInbound(
-                    platform=inbound.origin.platform,
-                    message_id=inbound.message_id,
-                    session_key=route.key,
-                    received_at=inbound.received_at,
-                )
-            )
+        inbound = command.message
         if not route.ephemeral:
             self._note_chat(inbound.origin, route.key)
         self._counters.routed += 1
@@ -360,22 +343,14 @@ class RouterActor(pykka.ThreadingActor):
         except AddressClosedError:
             logger.debug("scheduler gone; no more expiry checks")
 
-    def _is_duplicate(self, key: DedupeKey) -> bool:
-        if key in self._seen:
-            return True
-        self._seen[key] = None
-        if len(self._seen) > DEDUPE_WINDOW:
-            self._seen.popitem(last=False)
-        return False
-
     def _status(self) -> RouterStatus:
         return RouterStatus(
             live_sessions=len(self._live),
             stopping=len(self._stopping),
             buffered_messages=sum(len(entry.buffered) for entry in self._stopping.values()),
             routed=self._counters.routed,
-            duplicates_dropped=self._counters.duplicates,
-            unauthorized_dropped=self._gate.refused,
+            duplicates_dropped=self._intake.duplicates,
+            unauthorized_dropped=self._intake.gate.refused,
             crashes=self._counters.crashes,
             mirrored=self._counters.mirrored,
         )

@@ -21,6 +21,7 @@ import pykka
 from hermes.actors import session_commands as commands
 from hermes.actors import session_notices as notices
 from hermes.actors.address import ActorAddress
+from hermes.actors.session_output import SessionOutput
 from hermes.actors.session_state import SessionDeps, SessionState, Turn, TurnStop
 from hermes.actors.session_stop import StopProtocol
 from hermes.messages.address import AddressClosedError
@@ -78,6 +79,7 @@ class SessionActor(pykka.ThreadingActor):
         self._deferred: deque[_Deferred] = deque()
         self._self: ActorAddress[SessionCommand] = ActorAddress(self.actor_ref)
         self._lifecycle = StopProtocol(self._state, self._self, self._release)
+        self._out = SessionOutput(self._state, self._self)
 
     def on_start(self) -> None:
         """Load the session from the Store (or start empty when ephemeral)."""
@@ -103,9 +105,9 @@ class SessionActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Drain memory; tell anyone still waiting that their message was not answered."""
         held = self._lifecycle.on_actor_stop()
-        notices.abandon_all(self._state, texts.SHUTTING_DOWN, OutboundKind.REJECTED, self._self)
-        for message in held:
-            self._say(message, texts.SHUTTING_DOWN, OutboundKind.REJECTED)
+        # Not final: the chat's messages stay unsettled, and are answered after the restart.
+        notices.abandon_all(self._state, self._out, crashed=False)
+        notices.stopping(self._out, held)
         self._state.memory.close()
 
     def on_failure(
@@ -118,7 +120,7 @@ class SessionActor(pykka.ThreadingActor):
         del exception_type, traceback
         logger.error("session %s crashed: %r", self._deps.route.key, exception_value)
         self._lifecycle.cancel_idle_timer()
-        notices.abandon_all(self._state, texts.CRASHED, OutboundKind.ERROR, self._self)
+        notices.abandon_all(self._state, self._out, crashed=True)
         self._state.memory.close()
         try:
             self._deps.router.tell(
@@ -210,7 +212,7 @@ class SessionActor(pykka.ThreadingActor):
         if self._lifecycle.active:
             return
         if isinstance(message, ResetSession):
-            commands.reset(self._state, self._lifecycle, message.reason, self._self)
+            commands.reset(self._state, self._lifecycle, message.reason, self._out)
             return
         reason = self._state.expiry_reason()
         if reason is not None and not self._state.busy():
@@ -230,12 +232,10 @@ class SessionActor(pykka.ThreadingActor):
         turn = self._state.finish_turn(message.turn_id)
         if turn is None:
             return
-        last = turn.inputs[-1].message
         self._state.hooks.agent(
             "agent:end", turn.inputs, self._state.session_id, response=excerpt(message.result.text)
         )
-        self._state.record_turn(turn, message.result)
-        self._say(last, message.result.text, OutboundKind.REPLY, usage=message.result.usage)
+        self._out.record_answer(turn, message.result)
         self._after_turn()
 
     def _on_turn_failed(self, message: TurnFailed) -> None:
@@ -250,17 +250,19 @@ class SessionActor(pykka.ThreadingActor):
         )
         if cancelled and turn.stop is TurnStop.INTERRUPT:
             self._state.pending.extendleft(reversed(turn.inputs))  # answered with the new input
-        elif cancelled and turn.stop is TurnStop.USER:
+        elif cancelled and turn.stop is TurnStop.USER:  # /stop: the inputs are dropped
+            chat = [item.message for item in turn.inputs if not item.message.awaits_reply]
             for item in turn.inputs:
                 if item.message.awaits_reply:
-                    self._say(item.message, texts.STOPPED, OutboundKind.NOTICE)
-        else:  # a shutdown cancelled it, or it failed: everyone waiting hears why
-            text, kind = (
-                (texts.SHUTTING_DOWN, OutboundKind.REJECTED)
-                if cancelled
-                else (message.detail, OutboundKind.ERROR)
+                    self._answer(item.message, texts.STOPPED, OutboundKind.NOTICE)
+            if chat:
+                self._out.answer(chat, chat[-1], None, OutboundKind.NOTICE)
+        elif cancelled:  # a shutdown cancelled it: answered after the restart
+            notices.stopping(self._out, [item.message for item in turn.inputs])
+        else:  # it failed: everyone waiting hears why, and that is their answer
+            notices.tell_each(
+                self._out, turn.inputs, message.detail, OutboundKind.ERROR, final=True
             )
-            notices.tell_each(self._state, turn.inputs, text, kind, self._self)
         self._after_turn()
 
     def _on_get_session_status(self) -> SessionStatus:
@@ -273,23 +275,23 @@ class SessionActor(pykka.ThreadingActor):
         self._state.hooks.command(inbound, self._state.session_id, command.name.value, command.args)
         match command.name:
             case CommandName.NEW:
-                reply = commands.reset(self._state, self._lifecycle, ResetReason.USER, self._self)
-                self._say(inbound, reply, OutboundKind.NOTICE)
+                reply = commands.reset(self._state, self._lifecycle, ResetReason.USER, self._out)
+                self._answer(inbound, reply, OutboundKind.NOTICE)
             case CommandName.STATUS:
-                self._say(
+                self._answer(
                     inbound,
                     texts.status(self._state.status(), self._deps.clock.now()),
                     OutboundKind.NOTICE,
                 )
             case CommandName.STOP:
-                self._say(inbound, commands.stop_turn(self._state), OutboundKind.NOTICE)
+                self._answer(inbound, commands.stop_turn(self._state), OutboundKind.NOTICE)
             case CommandName.HELP:
-                self._say(inbound, help_text(), OutboundKind.NOTICE)
+                self._answer(inbound, help_text(), OutboundKind.NOTICE)
             case CommandName.SETHOME:
-                self._say(inbound, commands.set_home(self._state, inbound), OutboundKind.NOTICE)
+                self._answer(inbound, commands.set_home(self._state, inbound), OutboundKind.NOTICE)
             case CommandName.QUEUE:
                 if not item.text:
-                    self._say(inbound, texts.QUEUE_USAGE, OutboundKind.NOTICE)
+                    self._answer(inbound, texts.QUEUE_USAGE, OutboundKind.NOTICE)
                 elif not self._state.busy():
                     self._accept_input(item)
                 elif self._enqueue(item):
@@ -328,7 +330,7 @@ class SessionActor(pykka.ThreadingActor):
 
     def _enqueue(self, item: PendingInput) -> bool:
         if len(self._state.pending) >= MAX_PENDING_INPUTS:
-            self._say(item.message, texts.queue_full(MAX_PENDING_INPUTS), OutboundKind.REJECTED)
+            self._answer(item.message, texts.queue_full(MAX_PENDING_INPUTS), OutboundKind.REJECTED)
             return False
         self._state.pending.append(item)
         return True
@@ -376,4 +378,9 @@ class SessionActor(pykka.ThreadingActor):
     def _say(
         self, to: InboundMessage, text: str, kind: OutboundKind, usage: TokenUsage | None = None
     ) -> None:
-        self._state.say(to, text, kind, usage, reply_to=self._self)
+        """A notice that settles nothing (see ``session_output``)."""
+        self._out.say(to, text, kind, usage)
+
+    def _answer(self, to: InboundMessage, text: str, kind: OutboundKind) -> None:
+        """``to``'s final outcome: ``text``."""
+        self._out.answer((to,), to, text, kind)

@@ -7,19 +7,17 @@ returns the text the chat is answered with.
 from __future__ import annotations
 
 from hermes.actors import session_notices as notices
+from hermes.actors.session_output import SessionOutput
 from hermes.actors.session_state import SessionState, TurnStop
 from hermes.actors.session_stop import StopProtocol
-from hermes.messages.address import Address
 from hermes.messages.agent import CancelTurn
-from hermes.messages.delivery import DeliveryEvent, SetHomeChannel
+from hermes.messages.delivery import SetHomeChannel
 from hermes.messages.session import ResetReason
 from hermes.messages.values import HomeChannel, InboundMessage, Platform
 from hermes.policies import texts
 
 
-def reset(
-    state: SessionState, stop: StopProtocol, reason: ResetReason, reply_to: Address[DeliveryEvent]
-) -> str:
+def reset(state: SessionState, stop: StopProtocol, reason: ResetReason, out: SessionOutput) -> str:
     """/new, /reset, ``admin reset``: drop what runs and waits, and end the session_id.
 
     The ending (flush, then a new session_id under the same key) runs as the actor's stop;
@@ -30,7 +28,7 @@ def reset(
         return texts.PINNED_RESET
     had_history = bool(state.history)
     settling = state.turn.turn_id if state.turn is not None else None
-    dropped = notices.drop_all(state, texts.RESET_BEFORE_ANSWER, reply_to)
+    dropped = notices.drop_all(state, out, texts.RESET_BEFORE_ANSWER)
     if route.ephemeral:
         return texts.NEW_SESSION
     stop.begin_ending(reason, settling)

@@ -20,14 +20,7 @@ from hermes.actors.session_turns import TurnContexts
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.agent import AgentRuntimeCommand, TurnContext, TurnResult
 from hermes.messages.cron import CronService
-from hermes.messages.delivery import (
-    DeliverMessage,
-    DeliveryCommand,
-    DeliveryEvent,
-    OutboundKind,
-    OutboundMessage,
-    SetTyping,
-)
+from hermes.messages.delivery import DeliveryCommand, SetTyping
 from hermes.messages.hooks import HookEvent
 from hermes.messages.memory import MemoryProvider
 from hermes.messages.ports import Clock
@@ -41,7 +34,7 @@ from hermes.messages.store import (
     SessionSnapshot,
     StoreCommand,
 )
-from hermes.messages.values import ChatMessage, InboundMessage, Role, Sender, TokenUsage
+from hermes.messages.values import ChatMessage, Role, Sender, TokenUsage
 from hermes.policies.inputs import PendingInput
 from hermes.policies.session_keys import SessionRoute
 from hermes.policies.sessions import ResetRules, expiry_reason, new_session_id
@@ -169,7 +162,7 @@ class SessionState:
 
     def rotate(self, reason: ResetReason) -> None:
         """Retire the session_id and start a new one under the same key."""
-        old = self._require_record()
+        old = self.require_record()
         now = self._deps.clock.now()
         self.record = replace(
             old,
@@ -229,7 +222,7 @@ class SessionState:
 
     def begin_turn(self, batch: tuple[PendingInput, ...], turn_id: str) -> tuple[Turn, TurnContext]:
         """Make ``batch`` the running turn and freeze what the agent needs."""
-        record = self._require_record()
+        record = self.require_record()
         last = batch[-1].message
         client = last.client_context
         if self._deps.route.ephemeral:
@@ -284,9 +277,13 @@ class SessionState:
         except AddressClosedError:
             logger.debug("delivery gone; no typing indicator for %s", self._deps.route.key)
 
-    def record_turn(self, turn: Turn, result: TurnResult) -> None:
-        """Append the turn's inputs and answer to the transcript, in one Store write."""
-        record = self._require_record()
+    def append_turn(self, turn: Turn, result: TurnResult) -> tuple[ChatMessage, ...] | None:
+        """Add the turn's inputs and answer to the transcript; None when nothing is kept.
+
+        The caller writes them to the Store (``session_output.record_answer``); the memory
+        provider hears of the exchange here.
+        """
+        record = self.require_record()
         messages = tuple(ChatMessage(role=Role.USER, content=item.text) for item in turn.inputs)
         messages += (ChatMessage(role=Role.ASSISTANT, content=result.text),)
         self.history.extend(messages)
@@ -302,10 +299,11 @@ class SessionState:
             last_sender=last.sender,
             memory_flushed=False,
         )
-        if not self._deps.route.ephemeral:
-            self._deps.store.tell(RecordTurn(record=self.record, messages=messages))
-            inputs = tuple(item.text for item in turn.inputs)
-            self.memory.record(record.session_id, last.sender, inputs, result.text)
+        if self._deps.route.ephemeral:
+            return None
+        inputs = tuple(item.text for item in turn.inputs)
+        self.memory.record(record.session_id, last.sender, inputs, result.text)
+        return messages
 
     def record_mirror(self, text: str, label: str) -> None:
         """Note that ``text`` was delivered into this chat from elsewhere (reference §7.4).
@@ -316,38 +314,12 @@ class SessionState:
         """
         if self._deps.route.ephemeral:
             return
-        record = self._require_record()
+        record = self.require_record()
         message = ChatMessage(role=Role.ASSISTANT, content=f"[Delivered from {label}] {text}")
         self.history.append(message)
         self._deps.store.tell(RecordTurn(record=record, messages=(message,)))
 
     # -- output ---------------------------------------------------------------------------------
-
-    def say(
-        self,
-        to: InboundMessage,
-        text: str,
-        kind: OutboundKind,
-        usage: TokenUsage | None,
-        reply_to: Address[DeliveryEvent],
-    ) -> None:
-        """Deliver ``text`` to the chat ``to`` came from, as an answer to it."""
-        ephemeral = self._deps.route.ephemeral
-        session_id = None if ephemeral or self.record is None else self.record.session_id
-        self._deps.delivery.tell(
-            DeliverMessage(
-                delivery_id=secrets.token_hex(8),
-                message=OutboundMessage(
-                    target=to.origin,
-                    text=text,
-                    kind=kind,
-                    in_reply_to=to.message_id,
-                    session_id=session_id,
-                    usage=usage,
-                ),
-                reply_to=reply_to,
-            )
-        )
 
     def status(self) -> SessionStatus:
         """A snapshot for /status and the admin interface."""
@@ -365,7 +337,8 @@ class SessionState:
             pending_inputs=len(self.pending),
         )
 
-    def _require_record(self) -> SessionRecord:
+    def require_record(self) -> SessionRecord:
+        """The session's entry (it has loaded)."""
         if self.record is None:
             raise RuntimeError(f"session {self._deps.route.key} used before it loaded")
         return self.record

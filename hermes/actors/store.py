@@ -9,12 +9,14 @@ sees every write sent before its request. It never blocks on another actor.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Final, assert_never
+from dataclasses import dataclass, replace
+from typing import Final, TypeVar, assert_never
 
 import pykka
 
 from hermes.actors.address import ActorAddress
+from hermes.messages.address import Address, AddressClosedError
+from hermes.messages.intake import InboundJournaled, InboundReceipt
 from hermes.messages.ports import StateStorage, StorageError
 from hermes.messages.router import ExpireSessions
 from hermes.messages.store import (
@@ -24,6 +26,7 @@ from hermes.messages.store import (
     GetStoreStatus,
     ListSessions,
     LoadSession,
+    OutboxDone,
     RecordInbound,
     RecordPairing,
     RecordTurn,
@@ -32,12 +35,15 @@ from hermes.messages.store import (
     SaveSession,
     SessionLoaded,
     SessionSnapshot,
+    Settle,
     StoreCommand,
     StoreStatus,
     StoreWrite,
 )
 
 logger = logging.getLogger(__name__)
+
+M = TypeVar("M")
 
 COMMIT_ATTEMPTS: Final = 3
 """Attempts at one batch before its writes are reported lost (transient locks and I/O)."""
@@ -79,7 +85,7 @@ class StoreActor(pykka.ThreadingActor):
                 SaveSession() | RecordTurn() | RecordInbound() | SaveHomeChannel() | RecordPairing()
             ):
                 self._on_write(message)
-            case SaveCronJob() | DeleteCronJob():
+            case SaveCronJob() | DeleteCronJob() | Settle() | OutboxDone():
                 self._on_write(message)
             case _Commit():
                 self._commit_queued = False
@@ -146,8 +152,36 @@ class StoreActor(pykka.ThreadingActor):
                 continue
             self._commits += 1
             self._writes += len(batch)
+            _after_commit(batch, committed=True)
             return
         logger.error("%d writes were lost: %s", len(batch), _describe(batch))
+        _after_commit(batch, committed=False)
+
+
+def _after_commit(batch: list[StoreWrite], *, committed: bool) -> None:
+    """Tell what the batch's writes asked to be told once they are durable.
+
+    Receipts only when committed (an unconfirmed message comes again from its platform);
+    replies in any case, so an answer is never withheld for want of a disk (it is then not
+    in the outbox, and Delivery must not report it done there).
+    """
+    for write in batch:
+        match write:
+            case RecordInbound(receipt=InboundReceipt() as receipt) if committed:
+                _tell(receipt.reply_to, InboundJournaled(token=receipt.token))
+            case RecordTurn(settle=Settle() as settle) | (Settle() as settle):
+                if settle.reply is not None and settle.delivery is not None:
+                    reply = settle.reply if committed else replace(settle.reply, durable=False)
+                    _tell(settle.delivery, reply)
+            case _:
+                pass
+
+
+def _tell(to: Address[M], message: M) -> None:
+    try:
+        to.tell(message)
+    except AddressClosedError:
+        logger.debug("%s not told: its recipient has stopped", type(message).__name__)
 
 
 def _describe(batch: list[StoreWrite]) -> str:

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
 from typing import Final, TypeVar
 
 from hermes.actors import cron_wiring
@@ -28,31 +29,26 @@ from hermes.actors.agent_runtime import AgentRuntime, RuntimeDeps
 from hermes.actors.delivery import DeliveryActor, DeliveryDeps
 from hermes.actors.late_address import LateAddress
 from hermes.actors.pairing import PairingActor, PairingDeps
-from hermes.actors.router import ExpiryCheck, RouterActor, RouterDeps, SessionHandle
+from hermes.actors.router import ExpiryCheck, RouterActor, RouterDeps
 from hermes.actors.scheduler import SchedulerActor
-from hermes.actors.session import SessionActor
-from hermes.actors.session_state import SessionDeps, SessionSettings
+from hermes.actors.session_spawner import SessionSpawner
 from hermes.actors.shutdown import Parts, stop_parts
 from hermes.actors.store import StoreActor
+from hermes.actors.system_recovery import Unfinished
 from hermes.adapters.hooks.runner import HookRunner
 from hermes.adapters.platforms.embedded import EmbeddedPlatform
 from hermes.adapters.platforms.http_api import HttpApiPlatform
 from hermes.adapters.storage.sqlite_store import SqliteStorage
 from hermes.config import Config, load_config
 from hermes.messages.address import Address
-from hermes.messages.agent import AgentRuntimeCommand
-from hermes.messages.cron import CronService
-from hermes.messages.delivery import ConnectRouter, DeliverToTarget, DeliveryCommand, DeliveryEvent
+from hermes.messages.delivery import ConnectRouter, DeliverToTarget, DeliveryEvent, ResendOutbox
 from hermes.messages.hooks import HookEvent
 from hermes.messages.memory import MemoryProvider
 from hermes.messages.pairing import PairingCommand, PairingState
 from hermes.messages.ports import Agent, Clock, PlatformAdapter
 from hermes.messages.router import ReplaceAuthRules, RouteInbound, RouterCommand
-from hermes.messages.scheduler import SchedulerCommand
-from hermes.messages.session import SessionCommand
 from hermes.messages.store import StoreCommand
 from hermes.messages.values import InboundMessage
-from hermes.policies.session_keys import SessionRoute
 
 logger = logging.getLogger(__name__)
 
@@ -87,48 +83,8 @@ class SystemOverrides:
     """Called by ``admin stop``; by default the System stops itself on a new thread."""
     load_config: Callable[[], Config] | None = None
     """How ``admin reload`` reads the configuration again (default: ``load_config(home)``)."""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _SessionSpawner:
-    """The Router's ``SessionFactory``: starts SessionActors with their collaborators."""
-
-    store: Address[StoreCommand]
-    runtime: Address[AgentRuntimeCommand]
-    delivery: Address[DeliveryCommand]
-    scheduler: Address[SchedulerCommand]
-    clock: Clock
-    settings: SessionSettings
-    memory: MemoryProvider | None
-    cron: CronService | None = None
-    hooks: Address[HookEvent] | None = None
-
-    def spawn(
-        self, route: SessionRoute, incarnation: int, router: Address[RouterCommand]
-    ) -> SessionHandle:
-        deps = SessionDeps(
-            route=route,
-            incarnation=incarnation,
-            router=router,
-            store=self.store,
-            runtime=self.runtime,
-            delivery=self.delivery,
-            scheduler=self.scheduler,
-            clock=self.clock,
-            settings=self.settings,
-            memory=self.memory,
-            cron=self.cron,
-            hooks=self.hooks,
-        )
-        return _ActorHandle(ActorAddress(SessionActor.start(deps)))
-
-
-@dataclass(frozen=True, slots=True)
-class _ActorHandle:
-    address: ActorAddress[SessionCommand]
-
-    def stop(self, timeout: float) -> None:
-        self.address.stop(timeout)
+    open_storage: Callable[[Path], SqliteStorage] | None = None
+    """How the state database is opened (default ``SqliteStorage.open``; fault tests wrap it)."""
 
 
 class System:
@@ -268,8 +224,9 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
     overrides = overrides or SystemOverrides()
     clock = overrides.clock or SystemClock()
     config.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    storage = SqliteStorage.open(config.state_db)
+    storage = (overrides.open_storage or SqliteStorage.open)(config.state_db)
     recent = storage.recent_inbound(clock.now() - DEDUPE_HORIZON)
+    unfinished = Unfinished.read(storage, clock.now() - DEDUPE_HORIZON)
     jobs, zone = storage.cron_jobs(), cron_wiring.gateway_zone(config, overrides.local_zone)
     chats = wiring.known_chats(storage)
     pairing = storage.pairing_state()
@@ -302,10 +259,11 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                     clock=clock,
                     local_dir=config.home / "deliveries",
                     directory=tuple(address for address, _ in chats),
+                    resend=unfinished.outbox,
                 )
             )
         )
-        spawner = _SessionSpawner(
+        spawner = SessionSpawner(
             store=parts.store,
             runtime=parts.runtime.address,
             delivery=parts.delivery,
@@ -340,8 +298,10 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
             )
         )
         parts.delivery.tell(ConnectRouter(router=parts.router))
+        unfinished.resume(parts.router)  # before any platform: they come first, in order
         to_pairing.bind(_start_pairing(parts, pairing, clock))
         _start_platforms(parts, hooks)
+        parts.delivery.tell(ResendOutbox())
         parts.scheduler.start_jobs(cron_wiring.cron_deps(config, jobs, parts, clock, zone))
         system = System(config, parts, overrides)
         if overrides.admin_socket:

@@ -66,6 +66,9 @@ class DeliverMessage:
     delivery_id: str
     message: OutboundMessage
     reply_to: Address[DeliveryEvent] | None = None
+    durable: bool = False
+    """True when the message waits in the Store's outbox (a chat's answer, told by the Store
+    after its commit): Delivery reports ``OutboxDone`` once it is finished with it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -157,6 +160,14 @@ class GetDirectory:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ResendOutbox:
+    """Sent once by the System to Delivery, after the platforms start: resend the outbox.
+
+    What the last run committed to the outbox but never saw confirmed is sent again.
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetHomeChannels:
     """Query (ask only, with a timeout): the home channels, one per platform at most."""
 
@@ -239,6 +250,8 @@ class DeliveryStatus:
     in_flight: int
     sent: int
     failed: int
+    resent: int = 0
+    """Replies sent again at start because the last run never saw them confirmed."""
 
 
 DeliveryCommand = (
@@ -249,6 +262,7 @@ DeliveryCommand = (
     | SetHomeChannel
     | ChatSeen
     | ConnectRouter
+    | ResendOutbox
     | OutboundSent
     | OutboundFailed
     | TimerFired

@@ -15,10 +15,10 @@ from typing import Protocol
 
 from hermes.messages.address import Address
 from hermes.messages.agent import TurnContext, TurnResult
-from hermes.messages.delivery import PlatformCommand
+from hermes.messages.delivery import DeliverMessage, PlatformCommand
 from hermes.messages.router import RouteInbound
 from hermes.messages.store import SessionRecord, SessionSnapshot, StoreWrite
-from hermes.messages.values import HomeChannel, Platform, SessionKey
+from hermes.messages.values import HomeChannel, InboundMessage, Platform, SessionKey
 
 DeltaSink = Callable[[str], None]
 """Receives partial answer text while a turn streams; called on the agent's event loop."""
@@ -91,6 +91,14 @@ class StateStorage(Protocol):
 
     def recent_inbound(self, since: datetime) -> tuple[tuple[Platform, str], ...]:
         """(platform, message_id) of inbound messages journaled at or after ``since``."""
+        ...
+
+    def unsettled_inbound(self, since: datetime) -> tuple[InboundMessage, ...]:
+        """Journaled messages since ``since`` never settled, oldest first (older: given up)."""
+        ...
+
+    def pending_outbox(self) -> tuple[DeliverMessage, ...]:
+        """Replies committed but never confirmed by their platform, oldest first."""
         ...
 
     def close(self) -> None:

@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from hermes.messages.access import AuthRules, PlatformUser
 from hermes.messages.delivery import HomesChanged, MirrorDelivery
+from hermes.messages.intake import InboundReceipt
 from hermes.messages.scheduler import TimerFired
 from hermes.messages.values import InboundMessage, SessionKey
 
@@ -33,6 +34,12 @@ class RouteInbound:
     """Sent by a platform adapter to the Router: a person sent this message."""
 
     message: InboundMessage
+    receipt: InboundReceipt | None = None
+    """Told ``InboundJournaled`` once the message is durable (adapters that can wait to
+    confirm a message to their platform send one)."""
+    resumed: bool = False
+    """True when the System routes a journaled message again at start (it was never settled):
+    it is neither journaled again nor dropped as a re-delivery."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,8 +1,9 @@
 """The Store actor's protocol: loading a session, and the writes it batches into transactions.
 
-Writes are plain facts (``SaveSession``, ``RecordTurn``, ``RecordInbound``); the Store groups
-the writes that arrive together into one transaction (group commit). Reads go through the same
-mailbox, so a reader always sees every write sent before it.
+Writes are plain facts (``SaveSession``, ``RecordTurn``, ``RecordInbound``, ``Settle``); the
+Store groups the writes that arrive together into one transaction (group commit) and, once it
+is committed, tells what the writes ask to be told (receipts, replies to send). Reads go through
+the same mailbox, so a reader always sees every write sent before it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from datetime import datetime
 
 from hermes.messages.address import Address
 from hermes.messages.cron import CronJob
+from hermes.messages.delivery import DeliverMessage
+from hermes.messages.intake import InboundReceipt, InboundRef
 from hermes.messages.pairing import PairingChange
 from hermes.messages.router import ExpireSessions
 from hermes.messages.values import (
     ChatAddress,
     ChatMessage,
     HomeChannel,
+    InboundMessage,
     Platform,
     Sender,
     SessionKey,
@@ -63,21 +67,56 @@ class SaveSession:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Settle:
+    """Write: the outcome of journaled inbound messages (reference: a transactional outbox).
+
+    ``inputs`` are marked settled (never routed again at start) and ``reply``, if any, is
+    saved in the outbox, in the same transaction; after the commit the Store tells ``reply``
+    to ``delivery``, which removes it from the outbox (``OutboxDone``) once the platform
+    confirmed it. A reply never confirmed is sent again at the next start.
+    """
+
+    inputs: tuple[InboundRef, ...]
+    reply: DeliverMessage | None = None
+    delivery: Address[DeliverMessage] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RecordTurn:
-    """Write: a completed turn's messages, and the entry they update, in one transaction."""
+    """Write: a completed turn's messages, and the entry they update, in one transaction.
+
+    With ``settle``, the turn's inputs are settled and its answer queued in the same
+    transaction (a chat's turn); without, the answer goes straight out (an HTTP request).
+    """
 
     record: SessionRecord
     messages: tuple[ChatMessage, ...]
+    settle: Settle | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecordInbound:
-    """Write: an inbound message was accepted (the journal behind re-delivery dedupe)."""
+    """Write: an inbound message was accepted (the journal behind re-delivery dedupe).
+
+    With ``message`` the journal keeps it whole, unsettled until a ``Settle`` names it, so it
+    can be routed again after a crash. ``receipt`` is told ``InboundJournaled`` after the
+    commit. Writing a message already journaled changes nothing (and still answers the
+    receipt).
+    """
 
     platform: Platform
     message_id: str
     session_key: SessionKey
     received_at: datetime
+    message: InboundMessage | None = None
+    receipt: InboundReceipt | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutboxDone:
+    """Write: Delivery is done with an outbox entry (confirmed by the platform, or given up)."""
+
+    delivery_id: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,6 +152,8 @@ StoreWrite = (
     SaveSession
     | RecordTurn
     | RecordInbound
+    | Settle
+    | OutboxDone
     | SaveHomeChannel
     | SaveCronJob
     | DeleteCronJob
@@ -185,6 +226,8 @@ StoreCommand = (
     SaveSession
     | RecordTurn
     | RecordInbound
+    | Settle
+    | OutboxDone
     | SaveHomeChannel
     | SaveCronJob
     | DeleteCronJob

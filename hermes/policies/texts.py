@@ -33,6 +33,9 @@ SHUTTING_DOWN: Final = (
     "⚠️ The gateway is restarting, so this message was not answered. "
     "Please send it again in a minute."
 )
+"""To a sender waiting on its HTTP connection: it must ask again."""
+RESTARTING: Final = "⏳ The gateway is restarting; I will answer as soon as it is back."
+"""To a chat whose messages were cut by a stop: they are kept and answered after the restart."""
 RESET_BEFORE_ANSWER: Final = "The session was reset before this message was answered."
 FLUSH_PROMPT: Final = (
     "[System: this conversation is ending and its context will be cleared. Look back over it "

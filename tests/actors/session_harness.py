@@ -17,7 +17,7 @@ from hermes.messages.session import (
     SessionCommand,
     SessionStatus,
 )
-from hermes.messages.store import SessionLoaded, SessionRecord, SessionSnapshot
+from hermes.messages.store import RecordTurn, SessionLoaded, SessionRecord, SessionSnapshot, Settle
 from hermes.messages.values import (
     ChatAddress,
     ChatMessage,
@@ -47,12 +47,26 @@ def settings(*, interrupt: bool = True, reset_rule: ResetRule | None = None) -> 
     )
 
 
+class CommittingStore(RecordingAddress):
+    """Records the Store's writes and, like the Store after a commit, passes settled replies on.
+
+    So the replies a session queues durably (``Settle``, ``RecordTurn.settle``) reach the
+    delivery probe in the order the session produced them, with its direct notices.
+    """
+
+    def tell(self, message: object) -> None:
+        super().tell(message)
+        settle = message.settle if isinstance(message, RecordTurn) else message
+        if isinstance(settle, Settle) and settle.reply is not None and settle.delivery:
+            settle.delivery.tell(settle.reply)
+
+
 class Harness:
     """Starts one SessionActor; records what it tells everyone."""
 
     def __init__(self) -> None:
         self.router = RecordingAddress("router")
-        self.store = RecordingAddress("store")
+        self.store = CommittingStore("store")
         self.runtime = RecordingAddress("runtime")
         self.delivery = RecordingAddress("delivery")
         self.scheduler = RecordingAddress("scheduler")

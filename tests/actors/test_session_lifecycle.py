@@ -11,7 +11,7 @@ from hermes.messages.delivery import DeliverMessage, OutboundKind
 from hermes.messages.router import SessionStopped, SessionStopping, StopReason
 from hermes.messages.scheduler import ArmTimer, CancelTimer, TimerFired
 from hermes.messages.session import ExpireSession, HandOver, ResetReason, ResetSession
-from hermes.messages.store import LoadSession, RecordTurn, SaveSession, SessionRecord
+from hermes.messages.store import LoadSession, RecordTurn, SaveSession, SessionRecord, Settle
 from hermes.messages.values import ChatMessage, Role, Sender
 from hermes.policies import texts
 from hermes.policies.sessions import ResetRule
@@ -197,7 +197,9 @@ def test_a_stop_in_the_middle_of_an_ending_keeps_the_rotation(harness, memory):
         for d in harness.delivery.of_type(DeliverMessage)
         if d.message.in_reply_to == waiting.message_id
     ]
-    assert texts_to_waiting == [texts.SHUTTING_DOWN]
+    assert texts_to_waiting == [texts.RESTARTING]  # a chat's message: kept, answered later
+    settled = [ref.message_id for write in harness.store.of_type(Settle) for ref in write.inputs]
+    assert waiting.message_id not in settled
 
 
 # -- the reset policy --------------------------------------------------------------------------

@@ -17,12 +17,12 @@ from hermes.adapters.platforms.telegram_inbound import (
     Addressing,
     BotIdentity,
     GroupGating,
-    TextGatherer,
     addressing,
     replied_message_id,
     strip_mention,
     to_inbound,
 )
+from hermes.adapters.platforms.telegram_intake import TextGatherer
 from hermes.adapters.platforms.telegram_platform import TelegramPlatform, TelegramSettings
 from hermes.messages.delivery import (
     OutboundFailed,
@@ -253,7 +253,12 @@ class ManualLoop:
 
 def gatherer_on(loop: ManualLoop, delay: float) -> tuple[TextGatherer, list[InboundMessage]]:
     out: list[InboundMessage] = []
-    return TextGatherer(cast("asyncio.AbstractEventLoop", loop), delay, out.append), out
+
+    def emit(message: InboundMessage, update_ids: tuple[int, ...]) -> None:
+        del update_ids
+        out.append(message)
+
+    return TextGatherer(cast("asyncio.AbstractEventLoop", loop), delay, emit), out
 
 
 def fragment(text: str, user: str = "u1", chat_id: str = "c1", number: int = 1) -> InboundMessage:
@@ -274,9 +279,9 @@ def gathering():
 
 def test_each_fragment_restarts_the_wait(gathering):
     loop, gatherer, out = gathering
-    gatherer.add(fragment("one", number=1))
+    gatherer.add(fragment("one", number=1), 0)
     loop.advance(0.9)
-    gatherer.add(fragment("two", number=2))
+    gatherer.add(fragment("two", number=2), 0)
     loop.advance(0.9)
     assert out == []
 
@@ -288,7 +293,7 @@ def test_each_fragment_restarts_the_wait(gathering):
 def test_a_gathered_message_waits_at_most_five_delays(gathering):
     loop, gatherer, out = gathering
     for number in range(12):
-        gatherer.add(fragment(f"f{number}", number=number))
+        gatherer.add(fragment(f"f{number}", number=number), 0)
         loop.advance(0.5)
 
     assert [m.text.count("\n") + 1 for m in out] == [10]  # flushed 5 s after the first
@@ -298,9 +303,9 @@ def test_a_gathered_message_waits_at_most_five_delays(gathering):
 
 def test_a_command_flushes_its_senders_text_first_and_others_keep_gathering(gathering):
     loop, gatherer, out = gathering
-    gatherer.add(fragment("mine", number=1))
-    gatherer.add(fragment("theirs", user="u2", number=2))
-    gatherer.add(fragment("/status", number=3))
+    gatherer.add(fragment("mine", number=1), 0)
+    gatherer.add(fragment("theirs", user="u2", number=2), 0)
+    gatherer.add(fragment("/status", number=3), 0)
 
     assert [m.text for m in out] == ["mine", "/status"]
     assert gatherer.continues(fragment("more", user="u2"))
@@ -310,10 +315,24 @@ def test_a_command_flushes_its_senders_text_first_and_others_keep_gathering(gath
     assert [m.text for m in out] == ["mine", "/status"]
 
 
+def test_a_gathered_message_names_every_update_it_took():
+    loop = ManualLoop()
+    emitted: list[tuple[str, tuple[int, ...]]] = []
+    gatherer = TextGatherer(
+        cast("asyncio.AbstractEventLoop", loop),
+        1.0,
+        lambda message, ids: emitted.append((message.text, ids)),
+    )
+    gatherer.add(fragment("one", number=1), 41)
+    gatherer.add(fragment("two", number=2), 42)
+    gatherer.add(fragment("/help", number=3), 43)
+    assert emitted == [("one\ntwo", (41, 42)), ("/help", (43,))]
+
+
 def test_no_delay_means_no_gathering():
     gatherer, out = gatherer_on(ManualLoop(), 0.0)
-    gatherer.add(fragment("one"))
-    gatherer.add(fragment("two"))
+    gatherer.add(fragment("one"), 0)
+    gatherer.add(fragment("two"), 0)
 
     assert [m.text for m in out] == ["one", "two"]
 

@@ -408,6 +408,20 @@ class FakeTelegram:
         edited = update["message"] | {"text": text, "entities": entities_for(text)}
         return self._queue({"edited_message": edited | {"edit_date": int(time.time())}})
 
+    def know_chat(self, chat: FakeChat) -> None:
+        """The bot may send to ``chat`` (as if it had written there before)."""
+        with self._condition:
+            self._state.chats[chat.id] = chat
+
+    def send_raw(self, body: Json) -> Json:
+        """Queue an update with ``body`` as it is (a malformed one, say); returns the update."""
+        return self._queue(body)
+
+    def unconfirmed(self) -> list[int]:
+        """The ids of the updates the bot has not confirmed yet."""
+        with self._condition:
+            return [update["update_id"] for update in self._state.queue]
+
     def redeliver(self, update_id: int) -> Json:
         """Telegram sends the message of ``update_id`` again, under a new update id."""
         with self._condition:

@@ -1,33 +1,25 @@
-"""Telegram messages in the core's terms: translation, group gating, and gathering fragments.
+"""Telegram messages in the core's terms: translation and group gating.
 
 ``to_inbound`` and ``addressing`` are pure functions over the shape of python-telegram-bot's
 ``Message`` (described here as Protocols, so this module needs no SDK import; tests feed them
 ``Update.de_json`` objects). ``chat_ref`` and ``replied_message_id`` read the ids this module
-writes back into Telegram's terms. ``TextGatherer`` joins the quick fragments one person sends
-(a long text that the Telegram client split) into one message, and ``Intake`` puts it all
-together on the adapter's event loop: it only ever ``tell``s the Router.
+writes back into Telegram's terms. Gathering fragments and routing them is ``telegram_intake``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Final, Protocol
 
-from hermes.messages.address import Address, AddressClosedError
-from hermes.messages.router import RouteInbound
 from hermes.messages.values import ChatAddress, ChatType, InboundMessage, Platform, Sender
 
 logger = logging.getLogger(__name__)
 
-MAX_GATHER_FACTOR: Final = 5
-"""A gathered message waits at most this many batch delays after its first fragment."""
 
 _CHAT_TYPES: Final = {
     "private": ChatType.DM,
@@ -253,128 +245,3 @@ def _replies_to(message: TelegramMessage, bot: BotIdentity) -> bool:
     replied = _real_reply(message)
     author = None if replied is None else replied.from_user
     return author is not None and author.id == bot.user_id
-
-
-@dataclass(slots=True)
-class _Pending:
-    first: InboundMessage
-    texts: list[str]
-    started: float
-    timer: asyncio.TimerHandle | None = None
-
-
-class TextGatherer:
-    """Joins consecutive text fragments of one sender in one chat (or topic) into one message.
-
-    A fragment waits ``delay`` seconds for the next; each new fragment restarts the wait, up to
-    ``MAX_GATHER_FACTOR`` delays after the first. Commands are never gathered: the sender's
-    gathered text goes first, then the command. Used on one event loop only.
-    """
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, delay: float, emit: Callable[[InboundMessage], None]
-    ) -> None:
-        """Gather on ``loop``; hand each finished message to ``emit``."""
-        self._loop = loop
-        self._delay = delay
-        self._emit = emit
-        self._pending: dict[tuple[str, str | None, str], _Pending] = {}
-
-    def add(self, message: InboundMessage) -> None:
-        """Take one fragment (or command) of a sender."""
-        key = _gather_key(message)
-        if is_command(message.text) or self._delay <= 0:
-            self.flush(key)
-            self._emit(message)
-            return
-        now = self._loop.time()
-        pending = self._pending.get(key)
-        if pending is None:
-            pending = self._pending[key] = _Pending(first=message, texts=[], started=now)
-        pending.texts.append(message.text)
-        if pending.timer is not None:
-            pending.timer.cancel()
-        due = min(now + self._delay, pending.started + MAX_GATHER_FACTOR * self._delay)
-        pending.timer = self._loop.call_at(due, self.flush, key)
-
-    def continues(self, message: InboundMessage) -> bool:
-        """True when ``message`` would join text its sender is still sending."""
-        return not is_command(message.text) and _gather_key(message) in self._pending
-
-    def flush(self, key: tuple[str, str | None, str]) -> None:
-        """Hand on what ``key``'s sender gathered so far, if anything."""
-        pending = self._pending.pop(key, None)
-        if pending is None:
-            return
-        if pending.timer is not None:
-            pending.timer.cancel()
-        self._emit(dataclasses.replace(pending.first, text="\n".join(pending.texts)))
-
-    def drop_all(self) -> int:
-        """Forget every unfinished message; return how many there were."""
-        for pending in self._pending.values():
-            if pending.timer is not None:
-                pending.timer.cancel()
-        count = len(self._pending)
-        self._pending.clear()
-        return count
-
-
-def _gather_key(message: InboundMessage) -> tuple[str, str | None, str]:
-    return (message.origin.chat_id, message.origin.thread_id, message.sender.user_id)
-
-
-class Intake:
-    """What the adapter takes from Telegram: gated, gathered, and told to the Router.
-
-    Lives on the adapter's event loop. After ``close`` nothing more reaches the Router.
-    """
-
-    def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        router: Address[RouteInbound],
-        gating: GroupGating,
-        batch_delay: float,
-    ) -> None:
-        """Take messages for ``router`` on ``loop``."""
-        self._router = router
-        self._gating = gating
-        self._gatherer = TextGatherer(loop, batch_delay, self._route)
-        self.is_open = True
-
-    def take(self, message: TelegramMessage, bot: BotIdentity) -> None:
-        """Route ``message`` (now, or once its sender's fragments are gathered) if it is for us."""
-        if not self.is_open:
-            return
-        taken = to_inbound(message, bot)
-        if taken is None:
-            logger.debug(
-                "Telegram message %s skipped: no text, or not from a person", message.message_id
-            )
-            return
-        verdict = addressing(message, bot, self._gating)
-        if verdict is Addressing.OTHER_BOT or (
-            verdict is Addressing.NOT_ADDRESSED and not self._gatherer.continues(taken)
-        ):
-            return  # a continuation of what its sender is already writing to the bot is kept
-        self._gatherer.add(taken)
-
-    def close(self) -> None:
-        """Take nothing more; drop unfinished gathered messages."""
-        self.is_open = False
-        # Gathered fragments were never told to the Router, so nothing acknowledged them; but
-        # PTB has already confirmed their updates to Telegram: they are lost, so say so.
-        dropped = self._gatherer.drop_all()
-        if dropped:
-            logger.warning("Telegram: dropped %d unfinished gathered message(s)", dropped)
-
-    def _route(self, message: InboundMessage) -> None:
-        if not self.is_open:
-            return
-        try:
-            self._router.tell(RouteInbound(message=message))
-        except AddressClosedError:
-            logger.warning(
-                "Telegram message %s dropped: the Router has stopped", message.message_id
-            )

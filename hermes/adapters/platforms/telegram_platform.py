@@ -2,10 +2,13 @@
 
 ``start`` returns at once and connects in the background (getMe, then polling), retrying with
 backoff, so a Telegram outage never holds up or takes down the gateway; ``health`` says how it
-goes. Updates become ``InboundMessage``s (``telegram_inbound``) told to the Router: the loop
-never waits on an actor. Outbound text becomes MarkdownV2 (``telegram_format``) and goes out
-chunk by chunk, each chat's deliveries in order. The bot token never appears in health, logs or
-anything raised here (PTB puts it in every URL, so errors are scrubbed before use).
+goes. Our own ``Poller`` (``telegram_polling``) fetches updates and confirms them to Telegram
+only once the gateway journaled their message; they become ``InboundMessage``s
+(``telegram_inbound``), gathered and told to the Router with receipts (``telegram_intake``):
+the loop never waits on an actor. Outbound text becomes MarkdownV2 (``telegram_format``) and
+goes out chunk by chunk (``telegram_outbound``), each chat's deliveries in order. The bot
+token never appears in health, logs or anything raised here (PTB puts it in every URL, so
+errors are scrubbed before use).
 """
 
 from __future__ import annotations
@@ -16,20 +19,23 @@ import logging
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final, assert_never
 
 import httpx
-from telegram import BotCommand, ReplyParameters, Update
+from telegram import BotCommand, Update
 from telegram import error as tg
-from telegram.constants import ChatAction, ParseMode
-from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.constants import ChatAction
+from telegram.ext import Application, ApplicationBuilder
 from telegram.request import HTTPXRequest
 
 from hermes.adapters.platforms import telegram_inbound as inbound
-from hermes.adapters.platforms.telegram_errors import failed, retry_after, retryable
-from hermes.adapters.platforms.telegram_format import ChatLines, to_markdown_v2
+from hermes.adapters.platforms.telegram_errors import failed
+from hermes.adapters.platforms.telegram_format import ChatLines
+from hermes.adapters.platforms.telegram_intake import Intake
+from hermes.adapters.platforms.telegram_outbound import send_message
+from hermes.adapters.platforms.telegram_polling import Poller, PollSettings
 from hermes.eventloop import LoopAddress, LoopThread
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.delivery import (
@@ -40,6 +46,7 @@ from hermes.messages.delivery import (
     SendOutbound,
     SetTyping,
 )
+from hermes.messages.intake import InboundJournaled
 from hermes.messages.ports import PlatformHealth, PlatformState
 from hermes.messages.router import RouteInbound
 from hermes.messages.values import ChatAddress, Platform
@@ -48,15 +55,13 @@ logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_LENGTH: Final = 4096
 TYPING_INTERVAL_SECONDS: Final = 4.0
+CONNECT_WAIT_SECONDS: Final = 10.0
+"""A send while the adapter is still connecting waits this long before it fails (retryably)."""
 """Telegram shows a chat action for about 5 s."""
-_RESEND_PLAIN: Final = ("can't parse entities", "message text is empty")
-"""BadRequest texts after which a chunk is sent again as plain text."""
 _TOKEN_REJECTED: Final = "Telegram rejected the bot token"  # noqa: S105  (a message)
 
 _App = Application[Any, Any, Any, Any, Any, Any]
 _Work = Coroutine[Any, Any, None]
-_Where = tuple[int | str, int | None]  # a chat id and topic id, as PTB takes them
-_Reply = ReplyParameters | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,7 +97,12 @@ class TelegramPlatform:
         self._started = False
         self._app: _App | None = None
         self._bot: inbound.BotIdentity | None = None
-        self._intake: inbound.Intake | None = None
+        self._intake: Intake | None = None
+        self._poller: Poller | None = None
+        self._journal: Address[InboundJournaled] = LoopAddress(
+            self._loop_thread, self._on_journaled
+        )
+        self._connected: asyncio.Event | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         """Background work: "connect", "stop-polling"."""
         self._lines = ChatLines(TYPING_INTERVAL_SECONDS, settings.typing_max_seconds)
@@ -150,7 +160,9 @@ class TelegramPlatform:
             free_response_chats=frozenset(self._settings.free_response_chats),
         )
         delay = self._settings.text_batch_delay
-        self._intake = inbound.Intake(asyncio.get_running_loop(), router, rules, delay)
+        loop = asyncio.get_running_loop()
+        self._intake = Intake(loop, router, rules, delay, self._journal)
+        self._connected = asyncio.Event()
         self._spawn("connect", self._connect())
 
     def _spawn(self, name: str, work: _Work) -> None:
@@ -190,6 +202,8 @@ class TelegramPlatform:
                 raise
             self._app = app
             self._set_health(PlatformState.RUNNING, f"polling as @{app.bot.username}")
+            if self._connected is not None:
+                self._connected.set()
             await self._set_commands(app)
             return
 
@@ -199,31 +213,33 @@ class TelegramPlatform:
             httpx_kwargs={"event_hooks": {"response": [self._on_poll_response]}},
         )
         base = self._settings.base_url
-        app = (
+        return (
             ApplicationBuilder()
             .token(self._settings.token)
             .base_url(base)
             .base_file_url(base.removesuffix("bot") + "file/bot" if base.endswith("/bot") else base)
             .get_updates_request(poll_request)
+            .updater(None)  # our own Poller: it confirms only what the gateway journaled
             .job_queue(None)
             .build()
         )
-        app.add_handler(TypeHandler(Update, self._on_update))
-        return app
 
     async def _open(self, app: _App) -> None:
         await app.initialize()  # getMe
         self._bot = inbound.BotIdentity(user_id=app.bot.id, username=app.bot.username)
-        await app.start()
-        if app.updater is None:
-            raise RuntimeError("python-telegram-bot built no Updater")
-        await app.updater.start_polling(
-            poll_interval=0,
-            timeout=timedelta(seconds=self._settings.poll_timeout),
-            allowed_updates=["message"],
-            drop_pending_updates=False,  # answer what came while down; the Router dedupes
-            error_callback=self._on_polling_error,
+        settings = self._settings
+        self._poller = Poller(
+            app.bot,
+            self._take_update,
+            self._on_polling_error,
+            PollSettings(
+                timeout=settings.poll_timeout,
+                retry_initial=settings.retry_initial_seconds,
+                retry_max=settings.retry_max_seconds,
+                raw_url=f"{settings.base_url}{settings.token}/",
+            ),
         )
+        self._spawn("polling", self._poller.run())
 
     async def _set_commands(self, app: _App) -> None:
         if self._settings.commands:
@@ -240,13 +256,19 @@ class TelegramPlatform:
         connector = self._tasks.get("connect")
         if connector is not None and not connector.done():
             connector.cancel()  # never connected: nothing to send with, nothing to drain
-        # Polling stops now, so no update is fetched (and confirmed) while the gateway drains.
+        # Polling stops now, so no update is fetched while the gateway drains.
         self._spawn("stop-polling", self._stop_polling())
 
     async def _stop_polling(self) -> None:
-        app = self._app
-        if app is not None and app.updater is not None and app.updater.running:
-            await app.updater.stop()
+        polling = self._tasks.get("polling")
+        if polling is not None and not polling.done():
+            polling.cancel()
+            await asyncio.gather(polling, return_exceptions=True)
+
+    async def _confirm_journaled(self) -> None:
+        """At close: tell Telegram which updates are journaled, so they are not sent again."""
+        if self._poller is not None and self._app is not None:
+            await self._poller.commit()
 
     async def _shutdown(self) -> None:
         if self._intake is not None:
@@ -254,9 +276,9 @@ class TelegramPlatform:
         await self._lines.close()
         work = list(self._tasks.values())
         for task in work:
-            if task.get_name() != "stop-polling":  # let it end: it confirms fetched updates
-                task.cancel()
+            task.cancel()
         await asyncio.gather(*work, return_exceptions=True)
+        await self._confirm_journaled()
         if self._app is not None:
             await self._teardown(self._app)
             self._app = None
@@ -294,10 +316,21 @@ class TelegramPlatform:
         if self._intake is not None and self._intake.is_open:
             self._set_health(state, f"{detail} (at {datetime.now(UTC):%H:%M:%S} UTC)")
 
-    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        del context
-        if update.message is not None and self._intake is not None and self._bot is not None:
-            self._intake.take(update.message, self._bot)  # edited messages are not taken
+    def _take_update(self, update: Update) -> None:
+        """A new update from the poller: taken (confirmed once journaled) or confirmed now."""
+        message, intake, bot = update.message, self._intake, self._bot
+        taken = (
+            message is not None
+            and intake is not None
+            and bot is not None
+            and intake.take(message, bot, update.update_id)
+        )  # edited messages and other updates are not taken
+        if not taken and self._poller is not None:
+            self._poller.confirm((update.update_id,))
+
+    def _on_journaled(self, message: InboundJournaled) -> None:
+        if self._intake is not None and self._poller is not None:
+            self._poller.confirm(self._intake.journaled(message.token))
 
     # -- outbound ------------------------------------------------------------------------------
 
@@ -320,52 +353,21 @@ class TelegramPlatform:
             logger.info("Delivery stopped before hearing of %s", command.delivery_id)
 
     async def _send(self, command: SendOutbound) -> OutboundSent | OutboundFailed:
-        message, app = command.message, self._app
+        app = await self._connected_app()
         if app is None:  # retrying to connect may help; a rejected token will not
             usable = self._health.state is not PlatformState.FAILED
             return failed(command, "Telegram is not connected", retryable=usable)
-        try:
-            where = inbound.chat_ref(message.target)
-        except ValueError as error:
-            return failed(command, str(error))
-        replied = inbound.replied_message_id(message.target, message.in_reply_to)  # groups only
-        reply = ReplyParameters(replied, allow_sending_without_reply=True) if replied else None
-        for number, chunk in enumerate(command.chunks):
-            try:
-                await self._send_chunk(app, where, chunk, reply)
-            except tg.TelegramError as error:
-                sent = f"{number} of {len(command.chunks)} parts sent"
-                reason = f"Telegram refused the message ({self._describe(error)}); {sent}"
-                logger.warning("delivery %s failed: %s", command.delivery_id, reason)
-                return failed(
-                    command,
-                    reason,
-                    retryable=retryable(error),
-                    chunks_sent=number,
-                    retry_after=retry_after(error),
-                )
-            reply = None
-        return OutboundSent(delivery_id=command.delivery_id)
+        return await send_message(app.bot, command, self._describe)
 
-    async def _send_chunk(self, app: _App, where: _Where, text: str, reply: _Reply) -> None:
-        chat_id, thread_id = where
-        try:
-            await app.bot.send_message(
-                chat_id,
-                to_markdown_v2(text),
-                parse_mode=ParseMode.MARKDOWN_V2,
-                message_thread_id=thread_id,
-                reply_parameters=reply,
-            )
-        except tg.BadRequest as error:
-            if not any(reason in str(error).lower() for reason in _RESEND_PLAIN):
-                raise
-            logger.warning(
-                "Telegram refused MarkdownV2 (%s); sent as plain text", self._describe(error)
-            )
-            await app.bot.send_message(
-                chat_id, text, message_thread_id=thread_id, reply_parameters=reply
-            )
+    async def _connected_app(self) -> _App | None:
+        """The connected application, waiting a little while it connects (at start)."""
+        connected = self._connected
+        starting = self._health.state is PlatformState.STARTING
+        if self._app is None and connected is not None and starting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CONNECT_WAIT_SECONDS):
+                    await connected.wait()
+        return self._app
 
     async def _ping_typing(self, chat: ChatAddress) -> bool:
         """Show "typing…" in ``chat``; False when Telegram refuses (the indicator stops)."""

@@ -63,6 +63,14 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """CREATE TABLE pairing_guards (platform TEXT PRIMARY KEY, failures INTEGER NOT NULL,
             locked_until TEXT)""",
     ),
+    (  # 5 -> 6: durable intake: journaled messages kept whole until settled, and the outbox
+        # of replies not yet confirmed by their platform (existing entries: settled)
+        "ALTER TABLE inbound_journal ADD COLUMN message TEXT",
+        "ALTER TABLE inbound_journal ADD COLUMN settled INTEGER NOT NULL DEFAULT 1",
+        "CREATE INDEX inbound_journal_unsettled ON inbound_journal (settled, received_at)",
+        """CREATE TABLE outbox (delivery_id TEXT PRIMARY KEY, message TEXT NOT NULL,
+            created_at TEXT NOT NULL)""",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 """Kept in ``PRAGMA user_version``; a file with a larger one is refused."""

@@ -1,4 +1,4 @@
-"""SQLite implementation of ``StateStorage``: sessions, transcripts, inbound journal.
+"""SQLite implementation of ``StateStorage``: sessions, transcripts, inbound journal, outbox.
 
 One file in WAL mode with ``synchronous=NORMAL``: a committed batch survives a killed
 process (a power loss may lose the last commits). Each ``apply`` is one transaction, so
@@ -21,14 +21,22 @@ from hermes.adapters.storage.sqlite_codec import (
     sender_to_json,
     to_text,
 )
+from hermes.adapters.storage.sqlite_intake import (
+    apply_intake,
+    pending_outbox,
+    settle,
+    unsettled_inbound,
+)
 from hermes.adapters.storage.sqlite_jobs import delete_job, load_jobs, save_job
 from hermes.adapters.storage.sqlite_pairing import apply_pairing, load_pairing
 from hermes.adapters.storage.sqlite_schema import prepare
 from hermes.messages.cron import CronJob
+from hermes.messages.delivery import DeliverMessage
 from hermes.messages.pairing import PairingState
 from hermes.messages.ports import StorageError
 from hermes.messages.store import (
     DeleteCronJob,
+    OutboxDone,
     RecordInbound,
     RecordPairing,
     RecordTurn,
@@ -37,9 +45,17 @@ from hermes.messages.store import (
     SaveSession,
     SessionRecord,
     SessionSnapshot,
+    Settle,
     StoreWrite,
 )
-from hermes.messages.values import ChatMessage, HomeChannel, Platform, Role, SessionKey
+from hermes.messages.values import (
+    ChatMessage,
+    HomeChannel,
+    InboundMessage,
+    Platform,
+    Role,
+    SessionKey,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -68,8 +84,6 @@ _MARK_ENDED: Final = """INSERT INTO session_history (session_id, session_key, en
         end_reason = excluded.end_reason"""
 _INSERT_MESSAGE: Final = """INSERT INTO messages (session_id, role, content, created_at)
     VALUES (?, ?, ?, ?)"""
-_INSERT_INBOUND: Final = """INSERT OR IGNORE INTO inbound_journal (platform, message_id,
-    session_key, received_at) VALUES (?, ?, ?, ?)"""
 _SELECT_SESSION: Final = """SELECT session_key, session_id, created_at, updated_at,
     origin, input_tokens, output_tokens, memory_flushed, last_sender FROM sessions
     WHERE session_key = ?"""
@@ -233,6 +247,26 @@ class SqliteStorage:
             cursor = self._conn.execute(_SELECT_INBOUND, (to_text(since),))
             return tuple((Platform(platform), str(mid)) for platform, mid in cursor)
 
+    def unsettled_inbound(self, since: datetime) -> tuple[InboundMessage, ...]:
+        """Journaled chat messages since ``since`` never answered, oldest first (read at start).
+
+        Older unanswered ones are given up (and logged).
+        """
+        with self._translate("read inbound journal from", _ROW_ERRORS):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                messages = unsettled_inbound(self._conn, since)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+            return messages
+
+    def pending_outbox(self) -> tuple[DeliverMessage, ...]:
+        """Replies committed but never confirmed by their platform, oldest first (at start)."""
+        with self._translate("read the outbox from", _ROW_ERRORS):
+            return pending_outbox(self._conn)
+
     def prune_inbound(self, before: datetime) -> int:
         """Delete journal entries received before ``before``; return how many."""
         with self._translate("prune inbound journal in"):
@@ -266,11 +300,10 @@ class SqliteStorage:
                     _INSERT_MESSAGE,
                     ((record.session_id, m.role.value, m.content, at) for m in messages),
                 )
-            case RecordInbound(platform=platform, session_key=key):
-                received_at = to_text(write.received_at)
-                self._conn.execute(
-                    _INSERT_INBOUND, (platform.value, write.message_id, key.value, received_at)
-                )
+                if write.settle is not None:
+                    settle(self._conn, write.settle, record.updated_at)
+            case RecordInbound() | Settle() | OutboxDone():
+                apply_intake(self._conn, write)
             case SaveHomeChannel(home=home):
                 self._conn.execute(
                     _UPSERT_HOME,
