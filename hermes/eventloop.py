@@ -13,11 +13,14 @@ import concurrent.futures
 import logging
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 
 from hermes.messages.address import AddressClosedError
 
 logger = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS: Final = 2.0
+"""At stop, how long the loop's cancelled tasks get to end before the thread gives up on them."""
 
 M = TypeVar("M")
 T = TypeVar("T")
@@ -90,7 +93,19 @@ class LoopThread:
         asyncio.set_event_loop(self._loop)
         self._loop.call_soon(self._ready.set)
         try:
-            self._loop.run_forever()
+            while True:
+                try:
+                    self._loop.run_forever()
+                except (SystemExit, KeyboardInterrupt):
+                    # A callback raised it (asyncio lets these two out of the loop): it ends
+                    # that callback, not the loop the rest of the gateway relies on.
+                    logger.critical(
+                        "%s: a callback raised SystemExit or KeyboardInterrupt; the loop goes on",
+                        self.name,
+                        exc_info=True,
+                    )
+                    continue
+                break
         finally:
             self._shutdown_loop()
 
@@ -99,7 +114,16 @@ class LoopThread:
         for task in tasks:
             task.cancel()
         if tasks:
-            self._loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            # Bounded: a task that ignores its cancellation must not keep the thread alive.
+            done, pending = self._loop.run_until_complete(
+                asyncio.wait(tasks, timeout=SHUTDOWN_GRACE_SECONDS)
+            )
+            del done
+            if pending:
+                names = ", ".join(sorted(task.get_name() for task in pending))
+                logger.warning(
+                    "%s: %d task(s) ignored cancellation: %s", self.name, len(pending), names
+                )
         self._loop.run_until_complete(self._loop.shutdown_asyncgens())
         self._loop.close()
 

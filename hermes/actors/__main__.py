@@ -9,11 +9,11 @@ in ``finally`` stop the system, which drains. ``admin`` is a thin client and sta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -35,6 +35,10 @@ logger = logging.getLogger("hermes")
 
 EX_CONFIG: Final = 78
 """Exit code for a configuration error (sysexits.h), so supervisors stop retrying."""
+EX_DATAERR: Final = 65
+"""Exit code when the state database cannot be used (not SQLite, damaged, another program's,
+newer than this code, unreadable): a restart cannot help, the operator must act. The file is
+left as it was."""
 EX_INTERRUPTED: Final = 130
 ADMIN_COMMAND_GROUPS: Final = (add_core_commands, add_operation_commands, add_cron_commands)
 """Each adds its ``admin`` subcommands (see ``hermes.actors.admin_cli``)."""
@@ -117,7 +121,7 @@ def _serve(config: Config) -> int:
         system = start_system(config, SystemOverrides(request_stop=stop.by_admin))
     except StorageError as error:
         logger.error("cannot use the state database: %s", error)  # noqa: TRY400
-        return 1
+        return EX_DATAERR
     except PlatformStartError as error:
         logger.error("%s", error)  # noqa: TRY400
         return 1
@@ -128,8 +132,7 @@ def _serve(config: Config) -> int:
         f"; OpenAI-compatible API at {url}/v1" if url else "",
     )
     try:
-        while not stop.event.wait(1.0):
-            pass
+        stop.wait()
     finally:
         logger.info(
             "%s; stopping: draining for up to %.0f s", stop.reason, config.gateway.shutdown_timeout
@@ -140,27 +143,44 @@ def _serve(config: Config) -> int:
 
 
 class _StopRequest:
-    """Why and whether the gateway should stop; set from a signal handler or the admin socket."""
+    """Why and whether the gateway should stop; set from a signal handler or the admin socket.
+
+    A signal handler runs on the main thread between two bytecodes, possibly while that thread
+    holds a lock (a ``threading.Event``'s own, inside ``wait``): it must take no lock. So a
+    request is a plain flag and one byte written to a pipe, and the main thread sleeps in a
+    read of that pipe.
+    """
 
     def __init__(self) -> None:
-        self.event = threading.Event()
         self.reason = "stop requested"
+        self.requested = False
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._write, False)
+
+    def request(self, reason: str) -> None:
+        """Ask the main thread to stop (safe in a signal handler and from any thread)."""
+        self.reason = reason
+        self.requested = True
+        with contextlib.suppress(BlockingIOError):  # a full pipe already wakes the reader
+            os.write(self._write, b"!")
 
     def by_admin(self) -> None:
-        self.reason = "admin stop"
-        self.event.set()
+        self.request("admin stop")
+
+    def wait(self) -> None:
+        """Block until a stop is requested."""
+        while not self.requested:
+            os.read(self._read, 64)
 
 
 def _install_signal_handlers(stop: _StopRequest) -> None:
-    # A handler runs between two bytecodes of the main thread, possibly inside a logging call:
-    # it must not log (re-entering a handler's stream breaks it). ``_serve`` logs the stop.
+    # A handler must not log either (re-entering a handler's stream breaks it): ``_serve`` logs.
     def on_signal(number: int, frame: FrameType | None) -> None:
         del frame
-        if stop.event.is_set():
+        if stop.requested:
             os.write(2, b"hermes: second signal, exiting without draining\n")
             os._exit(EX_INTERRUPTED)
-        stop.reason = f"{signal.Signals(number).name} received"
-        stop.event.set()
+        stop.request(f"{signal.Signals(number).name} received")
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from hermes.actors.address import ActorAddress
     from hermes.actors.agent_runtime import AgentRuntime
     from hermes.actors.scheduler import SchedulerActor
+    from hermes.messages.agent import RunningTurn
     from hermes.messages.delivery import DeliveryCommand
     from hermes.messages.router import RouterCommand
     from hermes.messages.store import StoreCommand
@@ -43,8 +45,11 @@ logger = logging.getLogger(__name__)
 ANSWER_TIMEOUT: Final = 5.0
 """Seconds an actor has to answer an admin query."""
 MAX_REQUEST_BYTES: Final = 64 * 1024
+"""The longest request line; a longer one is refused (and the connection closed)."""
 DISCARD_LIMIT_BYTES: Final = 16 * 1024 * 1024
 """An overlong request is read (and dropped) up to this size before the refusal is sent."""
+READ_TIMEOUT: Final = 10.0
+"""Seconds a client may pause while it sends its request line; then it is told so."""
 
 Result = dict[str, object]
 Handler = Callable[[Mapping[str, object]], Result]
@@ -115,7 +120,6 @@ class AdminCommands:
         delivery = self._h.delivery.ask(GetDeliveryStatus(), timeout=ANSWER_TIMEOUT)
         store = self._h.store.ask(GetStoreStatus(), timeout=ANSWER_TIMEOUT)
         runtime = self._h.runtime.status(ANSWER_TIMEOUT)
-        now = datetime.now(UTC)
         return {
             "uptime_seconds": round(time.monotonic() - self._h.started_at, 1),
             "agent": runtime.agent,
@@ -126,10 +130,8 @@ class AdminCommands:
             ],
             "sessions": asdict(router),
             "turns": {
-                "running": [
-                    _turn(t.session_key, t.turn_id, t.started_at, now, self._h.turn_timeout)
-                    for t in runtime.running
-                ],
+                "running": [_turn(turn) for turn in runtime.running],
+                "timeout_seconds": self._h.turn_timeout,
                 "waiting": runtime.waiting,
                 "completed": runtime.completed,
                 "failed": runtime.failed,
@@ -169,15 +171,15 @@ class AdminCommands:
         return {"stopping": True}
 
 
-def _turn(
-    key: SessionKey, turn_id: str, started: datetime, now: datetime, timeout: float
-) -> Result:
-    running = (now - started).total_seconds()
+def _turn(turn: RunningTurn) -> Result:
+    """A running turn: its age, and whether it outlived ``turn_timeout`` (its watchdog's view)."""
     return {
-        "session_key": key.value,
-        "turn_id": turn_id,
-        "running_seconds": round(running, 1),
-        "over_timeout": running > timeout,
+        "session_key": turn.session_key.value,
+        "turn_id": turn.turn_id,
+        "started_at": turn.started_at.isoformat(),
+        "running_seconds": turn.age_seconds,
+        "over_timeout": turn.overdue,
+        "abandoned": turn.abandoned,
     }
 
 
@@ -195,16 +197,39 @@ def _session(record: SessionRecord) -> Result:
 
 
 class _Handler(socketserver.StreamRequestHandler):
-    timeout = 10.0
+    """One connection: read one request line, write one answer line, hang up."""
+
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.read_timeout)
+
     def handle(self) -> None:
+        try:
+            raw = self._read_line()
+        except TimeoutError:
+            response = _refusal(f"no complete request line within {self.server.read_timeout:g} s")
+        except OSError as error:  # reset by the client: nobody to answer
+            logger.debug("admin socket: the client left: %s", error)
+            return
+        else:
+            response = self.server.answer(raw)
+        try:
+            line = json.dumps(response).encode() + b"\n"
+        except (TypeError, ValueError):
+            logger.exception("admin socket: an answer is not JSON")
+            line = json.dumps(_refusal("the gateway could not encode its answer")).encode() + b"\n"
+        with contextlib.suppress(OSError):  # the client went away: nothing to tell it
+            self.wfile.write(line)
+
+    def _read_line(self) -> bytes:
         raw = self.rfile.readline(MAX_REQUEST_BYTES + 1)
         if len(raw) > MAX_REQUEST_BYTES:
-            self._discard_rest_of_line()  # so the client reads our refusal, not a reset
-        response = self.server.answer(raw)
-        with contextlib.suppress(OSError):  # the client went away: nothing to tell it
-            self.wfile.write(json.dumps(response).encode() + b"\n")
+            # so the client reads our refusal, not a reset; a stall or a reset here changes nothing
+            with contextlib.suppress(OSError):
+                self._discard_rest_of_line()
+        return raw
 
     def _discard_rest_of_line(self) -> None:
         for _ in range(DISCARD_LIMIT_BYTES // MAX_REQUEST_BYTES):
@@ -216,29 +241,66 @@ class _Handler(socketserver.StreamRequestHandler):
 class _Server(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
 
-    def __init__(self, path: Path, commands: AdminCommands) -> None:
+    def __init__(self, path: Path, commands: AdminCommands, read_timeout: float) -> None:
         self.commands = commands
+        self.read_timeout = read_timeout
         super().__init__(str(path), _Handler)
 
     def answer(self, raw: bytes) -> Result:
         if len(raw) > MAX_REQUEST_BYTES:
-            return {"ok": False, "error": "request too large"}
+            return _refusal(f"request too large (over {MAX_REQUEST_BYTES:,} bytes on one line)")
+        request = _parse_request(raw)
+        if isinstance(request, str):
+            return _refusal(request)
         try:
-            request = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return {"ok": False, "error": "a request is one line of JSON"}
-        if not isinstance(request, dict):
-            return {"ok": False, "error": "a request is a JSON object"}
-        return self.commands.run(request)
+            return self.commands.run(request)
+        except Exception:
+            logger.exception("admin socket: %r failed", request.get("command"))
+            return _refusal("the command failed inside the gateway (its log has the details)")
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Log what escaped a connection's handler (socketserver would print it to stderr)."""
+        del request, client_address
+        logger.error("admin socket: a connection failed", exc_info=sys.exc_info())
+
+
+def _parse_request(raw: bytes) -> dict[str, object] | str:
+    """The request one line holds, or why it holds none."""
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as error:
+        return (
+            f"a request is one line of UTF-8 JSON (byte {error.start} is 0x{raw[error.start]:02x})"
+        )
+    try:
+        request = json.loads(text)
+    except RecursionError:
+        return "a request is one line of JSON (this one is nested too deeply)"
+    except ValueError as error:
+        return f"a request is one line of JSON ({error})"
+    if not isinstance(request, dict):
+        return "a request is a JSON object"
+    try:
+        json.dumps(request, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return "a request must not hold unpaired surrogates (\\ud800-\\udfff)"
+    return request
+
+
+def _refusal(error: str) -> Result:
+    return {"ok": False, "error": error}
 
 
 class AdminServer:
     """Serves ``AdminCommands`` on a Unix socket only the owner may use (mode 0600)."""
 
-    def __init__(self, path: Path, commands: AdminCommands) -> None:
-        """Prepare to serve on ``path``."""
+    def __init__(
+        self, path: Path, commands: AdminCommands, *, read_timeout: float = READ_TIMEOUT
+    ) -> None:
+        """Prepare to serve on ``path``; a client has ``read_timeout`` to send its request."""
         self._path = path
         self._commands = commands
+        self._read_timeout = read_timeout
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -248,7 +310,7 @@ class AdminServer:
             self._path.unlink()  # left by a gateway that died; the gateway lock is ours
         old_umask = os.umask(0o177)
         try:
-            self._server = _Server(self._path, self._commands)
+            self._server = _Server(self._path, self._commands, self._read_timeout)
         finally:
             os.umask(old_umask)
         self._path.chmod(0o600)

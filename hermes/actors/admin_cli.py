@@ -116,6 +116,8 @@ def render_status(result: Mapping[str, object]) -> str:
     for turn in running:
         item = mapping(turn)
         flag = "  OVER TIMEOUT" if item.get("over_timeout") else ""
+        if item.get("abandoned"):
+            flag += " (abandoned: reported to its chat, ignores cancellation)"
         lines.append(f"  {item.get('session_key')}: {item.get('running_seconds')} s{flag}")
     lines.append(
         f"Delivery: {delivery.get('in_flight')} in flight, {delivery.get('sent')} sent, "

@@ -3,8 +3,16 @@
 Owns the running turns and the global turn limit (``max_concurrent_turns``). Accepts
 ``StartTurn`` and ``CancelTurn``; reports exactly one ``TurnCompleted`` or ``TurnFailed`` per
 turn to its ``reply_to``, and streams partial text to ``stream_to``. Each turn is bounded by
-``turn_timeout``; a slow turn never delays another. Nothing an agent raises, ``BaseException``
-included, escapes a turn: pykka would stop every actor on a ``SystemExit``.
+``turn_timeout``; a slow turn never delays another. Nothing an agent or a tool raises,
+``BaseException`` included, escapes its turn: pykka would stop every actor on a ``SystemExit``,
+and asyncio would stop this loop on one raised in any task (``runtime_guard``).
+
+The stall watchdog: a turn that was cancelled (``/stop``, an interrupting message, a reset,
+its timeout) and still runs ``cancel_grace`` seconds later swallows cancellation. It is
+reported anyway (``CANCELLED``, or ``TIMEOUT`` when its time ran out), its slot is freed, and
+it is logged with where it waits; whatever it returns later is dropped, and ``status`` lists
+it as abandoned until it ends. A turn that blocks the loop thread in a synchronous call stops
+the loop itself, watchdog included: that is outside what a loop can guard.
 """
 
 from __future__ import annotations
@@ -16,13 +24,13 @@ import threading
 from dataclasses import dataclass
 from typing import Final, assert_never
 
+from hermes.actors.runtime_guard import awaiting_at, contain_exits
+from hermes.actors.runtime_turns import DeltaBuffer, RuntimeTurn, failed_turn
 from hermes.eventloop import LoopAddress, LoopThread
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.agent import (
-    AgentError,
     AgentRuntimeCommand,
     CancelTurn,
-    RunningTurn,
     RuntimeStatus,
     StartTurn,
     TurnCompleted,
@@ -30,14 +38,17 @@ from hermes.messages.agent import (
     TurnFailed,
     TurnFailure,
 )
-from hermes.messages.delivery import DeliverDelta
 from hermes.messages.ports import Agent, Clock
 from hermes.policies import texts
 
 logger = logging.getLogger(__name__)
 
-DELTA_FLUSH_SECONDS: Final = 0.05
-"""Partial text is gathered this long before it is sent on: one message per flush, not per token."""
+CANCEL_GRACE_SECONDS: Final = 2.0
+"""How long a cancelled turn has to end before it is reported anyway. A turn that honours
+cancellation ends at its next ``await``: the OpenAI agent, mid-request to the fake LLM, reported
+``CANCELLED`` within 1 ms of ``CancelTurn`` (median 0.6 ms, 40 runs, streamed or not). Two
+seconds leave a wide margin for a loop busy with many turns and keep ``/stop`` prompt; giving
+up on a turn a little early costs only its late result, which was cancelled anyway."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,40 +59,8 @@ class RuntimeDeps:
     clock: Clock
     max_concurrent_turns: int
     turn_timeout: float
-
-
-class _DeltaBuffer:
-    """Gathers a turn's partial text and sends it on every ``DELTA_FLUSH_SECONDS``."""
-
-    def __init__(self, start: StartTurn, loop: asyncio.AbstractEventLoop) -> None:
-        self._start = start
-        self._loop = loop
-        self._parts: list[str] = []
-        self._scheduled = False
-
-    def add(self, text: str) -> None:
-        self._parts.append(text)
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_later(DELTA_FLUSH_SECONDS, self.flush)
-
-    def flush(self) -> None:
-        self._scheduled = False
-        if not self._parts or self._start.stream_to is None:
-            return
-        text, self._parts = "".join(self._parts), []
-        context = self._start.context
-        try:
-            self._start.stream_to.tell(
-                DeliverDelta(
-                    target=context.origin,
-                    in_reply_to=None,
-                    session_id=context.session_id,
-                    text=text,
-                )
-            )
-        except AddressClosedError:
-            logger.debug("delta of turn %s dropped: delivery stopped", context.turn_id)
+    cancel_grace: float = CANCEL_GRACE_SECONDS
+    """Seconds a cancelled turn has to end before the watchdog reports it (see the module)."""
 
 
 class AgentRuntime:
@@ -90,8 +69,8 @@ class AgentRuntime:
     Accepts: ``StartTurn``, ``CancelTurn``; ``status()`` answers queries from the edges.
     Emits: ``TurnCompleted``/``TurnFailed`` to each turn's ``reply_to``; ``DeliverDelta`` to
         its ``stream_to``.
-    Owns: turn_id -> task, the semaphore of ``max_concurrent_turns``, counters; all touched
-        only on its loop thread.
+    Owns: the turns (running, waiting, abandoned), the semaphore of ``max_concurrent_turns``,
+        counters; all touched only on its loop thread.
     Lifecycle: started by the System before the sessions; ``cancel_all`` at shutdown ends
         every turn ``CANCELLED``; ``stop`` closes the agent and the loop.
     """
@@ -100,8 +79,11 @@ class AgentRuntime:
         """Prepare the loop; nothing runs until ``start``."""
         self._deps = deps
         self._loop_thread = LoopThread("agent-runtime")
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._running: dict[str, RunningTurn] = {}
+        contain_exits(self._loop_thread.loop)
+        self._turns: dict[str, RuntimeTurn] = {}
+        """Turns not yet reported: running, or waiting for a slot."""
+        self._abandoned: dict[str, RuntimeTurn] = {}
+        """Turns the watchdog reported whose coroutines still run."""
         self._slots = asyncio.Semaphore(deps.max_concurrent_turns)
         self._completed = 0
         self._failed = 0
@@ -116,7 +98,7 @@ class AgentRuntime:
         self._loop_thread.start()
 
     def wait_idle(self, timeout: float) -> bool:
-        """Wait until no turn runs or waits; False if ``timeout`` passed first."""
+        """Wait until every turn was reported; False if ``timeout`` passed first."""
         return self._idle.wait(timeout)
 
     def cancel_all(self, timeout: float) -> None:
@@ -130,10 +112,19 @@ class AgentRuntime:
     def stop(self, timeout: float) -> None:
         """Close the agent and stop the loop thread."""
         try:
-            self._loop_thread.run(self._deps.agent.aclose(), timeout)
+            self._loop_thread.run(self._close(), timeout)
         except (AddressClosedError, TimeoutError):
             logger.warning("the agent did not close cleanly within %.1f s", timeout)
         self._loop_thread.stop(timeout)
+
+    async def _close(self) -> None:
+        if self._abandoned:  # the loop waits for every task it has when it stops
+            logger.error(
+                "%d abandoned turn(s) still run (%s): the loop cannot stop before they end",
+                len(self._abandoned),
+                ", ".join(self._abandoned),
+            )
+        await self._deps.agent.aclose()
 
     def status(self, timeout: float) -> RuntimeStatus:
         """What is running (edge use: admin, tests)."""
@@ -144,95 +135,128 @@ class AgentRuntime:
             case StartTurn():
                 self._on_start_turn(message)
             case CancelTurn():
-                task = self._tasks.get(message.turn_id)
-                if task is not None:
-                    task.cancel()
+                turn = self._turns.get(message.turn_id)
+                if turn is not None:
+                    self._cancel(turn, TurnFailure.CANCELLED, self._deps.cancel_grace)
             case _:
                 assert_never(message)
 
     def _on_start_turn(self, message: StartTurn) -> None:
-        turn_id = message.context.turn_id
+        turn = RuntimeTurn(start=message, deltas=DeltaBuffer(message, self._loop_thread.loop))
         self._idle.clear()
-        task = self._loop_thread.loop.create_task(self._run_turn(message), name=f"turn-{turn_id}")
-        self._tasks[turn_id] = task
-        task.add_done_callback(functools.partial(self._turn_done, message))
+        self._turns[turn.turn_id] = turn
+        turn.task = self._loop_thread.loop.create_task(
+            self._run_turn(turn), name=f"turn-{turn.turn_id}"
+        )
+        turn.task.add_done_callback(functools.partial(self._turn_done, turn))
 
-    def _turn_done(self, start: StartTurn, task: asyncio.Task[None]) -> None:
-        turn_id = start.context.turn_id
-        self._tasks.pop(turn_id, None)
-        if task.cancelled():  # cancelled before it began, so it could not report itself
-            cancelled = TurnFailed(turn_id=turn_id, failure=TurnFailure.CANCELLED, detail="")
-            self._report(start, cancelled)
-        if not self._tasks:
-            self._idle.set()
+    def _turn_done(self, turn: RuntimeTurn, task: asyncio.Task[None]) -> None:
+        if self._abandoned.pop(turn.turn_id, None) is not None:
+            key = turn.context.session_key
+            logger.warning("abandoned turn %s of %s has ended", turn.turn_id, key)
+        # A GeneratorExit thrown into a task closes every frame of its coroutine chain and
+        # is raised again above the one that caught it: the task itself ends with it.
+        error = None if task.cancelled() else task.exception()
+        if turn.settled:
+            return
+        if error is not None:
+            self._settle(turn, failed_turn(turn.context, error))
+        else:  # cancelled before it began, so it could not report itself
+            cancelled = TurnFailed(turn_id=turn.turn_id, failure=TurnFailure.CANCELLED, detail="")
+            self._settle(turn, cancelled)
 
-    async def _run_turn(self, start: StartTurn) -> None:
-        self._report(start, await self._outcome(start))
+    async def _run_turn(self, turn: RuntimeTurn) -> None:
+        """Run ``turn`` and report it; every outcome is settled here, in the frame that sees it."""
+        context = turn.context
+        on_delta = turn.deltas.add if turn.start.stream_to is not None else None
+        event: TurnEvent
+        try:
+            await self._slots.acquire()
+            self._began(turn)
+            async with asyncio.timeout(self._deps.turn_timeout):
+                result = await self._deps.agent.run_turn(context, on_delta)
+        except TimeoutError:
+            detail = texts.turn_timed_out(self._deps.turn_timeout)
+            event = TurnFailed(turn_id=context.turn_id, failure=TurnFailure.TIMEOUT, detail=detail)
+        except asyncio.CancelledError:
+            event = TurnFailed(turn_id=context.turn_id, failure=TurnFailure.CANCELLED, detail="")
+        except BaseException as error:  # noqa: BLE001  (SystemExit in a tool must not stop the gateway)
+            event = failed_turn(context, error)
+        else:
+            event = TurnCompleted(turn_id=context.turn_id, result=result)
+        self._settle(turn, event)
 
-    def _report(self, start: StartTurn, event: TurnEvent) -> None:
+    def _began(self, turn: RuntimeTurn) -> None:
+        """``turn`` holds a slot now: it runs, and the watchdog of its timeout is armed."""
+        loop = self._loop_thread.loop
+        turn.holds_slot = True
+        turn.began = loop.time()
+        turn.started_at = self._deps.clock.now()
+        deadline = self._deps.turn_timeout + self._deps.cancel_grace
+        turn.watchdogs.append(loop.call_later(deadline, self._watchdog, turn, TurnFailure.TIMEOUT))
+
+    def _settle(self, turn: RuntimeTurn, event: TurnEvent) -> None:
+        """Report ``turn``'s one outcome and free what it held; a later outcome is dropped."""
+        if turn.settled:
+            logger.debug("turn %s ended after it was reported; outcome dropped", turn.turn_id)
+            return
+        turn.settled = True
+        for watchdog in turn.watchdogs:
+            watchdog.cancel()
+        if turn.holds_slot:
+            turn.holds_slot = False
+            self._slots.release()
+        turn.deltas.close()  # its partial text goes before the outcome, and nothing after
+        self._turns.pop(turn.turn_id, None)
         if isinstance(event, TurnCompleted):
             self._completed += 1
         else:
             self._failed += 1
         try:
-            start.reply_to.tell(event)
+            turn.start.reply_to.tell(event)
         except AddressClosedError:
-            logger.info("turn %s ended after its session stopped", start.context.turn_id)
+            logger.info("turn %s ended after its session stopped", turn.turn_id)
+        if not self._turns:
+            self._idle.set()
 
-    async def _outcome(self, start: StartTurn) -> TurnEvent:
-        context = start.context
-        deltas = _DeltaBuffer(start, self._loop_thread.loop)
-        on_delta = deltas.add if start.stream_to is not None else None
-        try:
-            async with self._slots:
-                self._running[context.turn_id] = RunningTurn(
-                    turn_id=context.turn_id,
-                    session_key=context.session_key,
-                    started_at=self._deps.clock.now(),
-                )
-                async with asyncio.timeout(self._deps.turn_timeout):
-                    result = await self._deps.agent.run_turn(context, on_delta)
-        except TimeoutError:
-            detail = texts.turn_timed_out(self._deps.turn_timeout)
-            return TurnFailed(turn_id=context.turn_id, failure=TurnFailure.TIMEOUT, detail=detail)
-        except asyncio.CancelledError:
-            return TurnFailed(turn_id=context.turn_id, failure=TurnFailure.CANCELLED, detail="")
-        except AgentError as error:
-            return TurnFailed(
-                turn_id=context.turn_id, failure=TurnFailure.ERROR, detail=error.user_message
-            )
-        except Exception as error:
-            logger.exception("turn %s of %s failed", context.turn_id, context.session_key)
-            return TurnFailed(
-                turn_id=context.turn_id, failure=TurnFailure.ERROR, detail=_unexpected(error)
-            )
-        except BaseException as error:  # noqa: BLE001  (SystemExit in a tool must not stop the gateway)
-            logger.critical("turn %s raised %r; contained", context.turn_id, error)
-            return TurnFailed(
-                turn_id=context.turn_id, failure=TurnFailure.ERROR, detail=_unexpected(error)
-            )
-        finally:
-            self._running.pop(context.turn_id, None)
-            deltas.flush()
-        return TurnCompleted(turn_id=context.turn_id, result=result)
+    def _cancel(self, turn: RuntimeTurn, failure: TurnFailure, grace: float) -> None:
+        if turn.task is not None:
+            turn.task.cancel()
+        loop = self._loop_thread.loop
+        turn.watchdogs.append(loop.call_later(grace, self._watchdog, turn, failure))
+
+    def _watchdog(self, turn: RuntimeTurn, failure: TurnFailure) -> None:
+        """``turn`` was cancelled ``cancel_grace`` ago and runs on: report it, free its slot."""
+        if turn.settled or turn.task is None:
+            return
+        logger.error(
+            "turn %s of %s did not end within %.1f s of its cancellation; reported %s and its "
+            "slot freed; it runs on, waiting in %s",
+            turn.turn_id,
+            turn.context.session_key,
+            self._deps.cancel_grace,
+            failure.value,
+            awaiting_at(turn.task),
+        )
+        turn.task.cancel()  # once more, for a coroutine that swallowed only the first one
+        self._abandoned[turn.turn_id] = turn
+        timed_out = failure is TurnFailure.TIMEOUT
+        detail = texts.turn_timed_out(self._deps.turn_timeout) if timed_out else ""
+        self._settle(turn, TurnFailed(turn_id=turn.turn_id, failure=failure, detail=detail))
 
     def _cancel_all(self) -> None:
-        for task in self._tasks.values():
-            task.cancel()
+        for turn in list(self._turns.values()):
+            self._cancel(turn, TurnFailure.CANCELLED, self._deps.cancel_grace)
 
     async def _status(self) -> RuntimeStatus:
-        running = tuple(self._running.values())
+        now = self._loop_thread.loop.time()
+        turns = (*self._turns.values(), *self._abandoned.values())
+        views = (turn.view(now, self._deps.turn_timeout) for turn in turns)
+        running = tuple(view for view in views if view is not None)
         return RuntimeStatus(
             agent=self._deps.agent.description,
             running=running,
-            waiting=len(self._tasks) - len(running),
+            waiting=sum(1 for turn in self._turns.values() if turn.started_at is None),
             completed=self._completed,
             failed=self._failed,
         )
-
-
-def _unexpected(error: BaseException) -> str:
-    return (
-        f"Sorry, I encountered an error ({type(error).__name__}). "
-        "Try again or use /reset to start a fresh session."
-    )

@@ -11,7 +11,6 @@ through the Router. Streaming deltas and typing indicators pass through to the a
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, assert_never
@@ -19,7 +18,15 @@ from typing import Final, assert_never
 import pykka
 
 from hermes.actors.address import ActorAddress
-from hermes.actors.delivery_outbox import Mirror, Pending, delivery_of, timer_key
+from hermes.actors.delivery_directory import ChatDirectory, write_local
+from hermes.actors.delivery_outbox import (
+    Mirror,
+    Outbox,
+    Pending,
+    delivery_of,
+    log_resend,
+    timer_key,
+)
 from hermes.messages.address import Address, AddressClosedError
 from hermes.messages.delivery import (
     ChatSeen,
@@ -54,14 +61,16 @@ from hermes.messages.scheduler import ArmTimer, SchedulerCommand, TimerFired
 from hermes.messages.store import OutboxDone, SaveHomeChannel, StoreCommand
 from hermes.messages.values import ChatAddress, HomeChannel, Platform
 from hermes.policies.chunking import split_message
-from hermes.policies.targets import LocalTarget, TargetContext, TargetError, resolve_target
+from hermes.policies.targets import LocalTarget, TargetError, resolve_target
 
 logger = logging.getLogger(__name__)
 
 EMPTY_REPLY: Final = "(No response generated)"
-DIRECTORY_SIZE: Final = 10_000
-"""Chats remembered for names in targets (the most recently seen)."""
-_SAFE_ID: Final = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FlushDone:
+    """Private: tell the Store the outbox entries finished so far."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -111,18 +120,20 @@ class DeliveryActor(pykka.ThreadingActor):
         super().__init__()
         self._deps = deps
         self._links = {link.platform: link for link in deps.links}
-        self._homes = {home.platform: home for home in deps.homes}
-        self._directory: dict[tuple[Platform, str], ChatAddress] = {
-            (a.platform, a.chat_id): a for a in deps.directory
-        }
-        self._outbox: dict[str, Pending] = {}
+        self._book = ChatDirectory(deps.homes, deps.directory)
+        self._outbox = Outbox()
         self._router: Address[RouterFeed] | None = None
         self._sent = 0
         self._failed = 0
         self._resent = 0
-        self._self: ActorAddress[DeliveryCommand] = ActorAddress(self.actor_ref)
+        self._done: list[str] = []
+        self._self: ActorAddress[DeliveryCommand | _FlushDone] = ActorAddress(self.actor_ref)
 
-    def on_receive(self, message: DeliveryCommand) -> object:
+    def on_stop(self) -> None:
+        """Forget in the outbox what was finished (the rest is sent again at the next start)."""
+        self._flush_done()
+
+    def on_receive(self, message: DeliveryCommand | _FlushDone) -> object:
         """Dispatch one message of Delivery's protocol."""
         match message:
             case DeliverMessage():
@@ -139,8 +150,8 @@ class DeliveryActor(pykka.ThreadingActor):
                 self._learn(message)
             case OutboundSent() | OutboundFailed():
                 self._on_outcome(message)
-            case TimerFired():
-                self._on_retry(message.key)
+            case TimerFired() | _FlushDone():
+                self._on_timer_or_flush(message)
             case GetDirectory() if message.reply_to is not None:
                 self._report_directory(message.reply_to)
             case GetDeliveryStatus() | GetHomeChannels() | GetDirectory():
@@ -168,29 +179,42 @@ class DeliveryActor(pykka.ThreadingActor):
         text = outbound.text or EMPTY_REPLY
         limit = link.max_message_length
         chunks = (split_message(text, limit) if limit is not None else (text,)) or (EMPTY_REPLY,)
+        if delivery_id in self._outbox:
+            logger.warning("delivery %s is already in flight; not sent twice", delivery_id)
+            return
         send = SendOutbound(
             delivery_id=delivery_id, message=outbound, chunks=chunks, reply_to=self._self
         )
-        self._outbox[delivery_id] = Pending(
+        pending = Pending(
             send=send, platform=link.platform, reply_to=reply_to, mirror=mirror, durable=durable
         )
-        self._send(delivery_id)
+        if self._outbox.add(pending):
+            self._send(delivery_id)
 
-    def _send(self, delivery_id: str) -> None:
-        pending = self._outbox[delivery_id]
-        try:
-            self._links[pending.platform].address.tell(pending.remaining())
-        except AddressClosedError:
-            # Left in the Store's outbox (if it is there): the next start sends it.
-            del self._outbox[delivery_id]
-            self._fail(delivery_id, pending.reply_to, f"{pending.platform} has stopped")
+    def _send(self, delivery_id: str | None) -> None:
+        """Hand ``delivery_id`` (the head of its chat's lane) to its platform."""
+        while delivery_id is not None:
+            pending = self._outbox.get(delivery_id)
+            if pending is None:
+                return
+            try:
+                self._links[pending.platform].address.tell(pending.remaining())
+            except AddressClosedError:
+                # Left in the Store's outbox (if it is there): the next start sends it.
+                _, following = self._outbox.finish(delivery_id)
+                self._fail(delivery_id, pending.reply_to, f"{pending.platform} has stopped")
+                delivery_id = following
+            else:
+                return
+
+    def _finish(self, delivery_id: str) -> None:
+        """``delivery_id`` is done: the next delivery to its chat goes now."""
+        _, following = self._outbox.finish(delivery_id)
+        self._send(following)
 
     def _on_deliver_to_target(self, message: DeliverToTarget) -> None:
-        context = TargetContext(
-            homes=self._homes, directory=self._directory.values(), origin=message.origin
-        )
         try:
-            resolved = resolve_target(message.target, context)
+            resolved = resolve_target(message.target, self._book.targets(message.origin))
         except TargetError as error:
             self._fail(message.delivery_id, message.reply_to, str(error))
             return
@@ -207,14 +231,12 @@ class DeliveryActor(pykka.ThreadingActor):
             pending.report_success = True  # operators and jobs hear of success too
 
     def _write_local(self, message: DeliverToTarget) -> None:
-        stamp = self._deps.clock.now().strftime("%Y%m%d_%H%M%S")
-        name = _SAFE_ID.sub("_", message.delivery_id)[:64] or "delivery"
-        path = self._deps.local_dir / f"{stamp}_{name}.md"
+        now, directory = self._deps.clock.now(), self._deps.local_dir
         try:
-            self._deps.local_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            path.write_text(message.text + "\n", encoding="utf-8")
+            write_local(directory, now, message.delivery_id, message.text)
         except OSError as error:
-            self._fail(message.delivery_id, message.reply_to, f"cannot write {path}: {error}")
+            reason = f"cannot write in {directory}: {error}"
+            self._fail(message.delivery_id, message.reply_to, reason)
             return
         self._sent += 1
         if message.reply_to is not None:
@@ -250,14 +272,14 @@ class DeliveryActor(pykka.ThreadingActor):
         if pending is None:
             return
         if isinstance(message, OutboundSent):
-            del self._outbox[message.delivery_id]
+            self._finish(message.delivery_id)
             self._sent += 1
             self._done_with(message.delivery_id, durable=pending.durable)
             self._succeeded(pending)
             return
         delay = pending.retry_delay(message)
         if delay is None:
-            del self._outbox[message.delivery_id]
+            self._finish(message.delivery_id)
             self._fail(message.delivery_id, pending.reply_to, message.reason)
             self._done_with(message.delivery_id, durable=pending.durable)
             return
@@ -273,23 +295,34 @@ class DeliveryActor(pykka.ThreadingActor):
         )
 
     def _done_with(self, delivery_id: str, *, durable: bool) -> None:
-        """A delivery from the Store's outbox is finished (sent, or given up): forget it there."""
-        if durable:
-            self._deps.store.tell(OutboxDone(delivery_id=delivery_id))
+        """A delivery from the Store's outbox is finished (sent, or given up): forget it there.
+
+        The ids gathered while the mailbox holds more go to the Store as one write, behind
+        whatever is already queued here (as the Store's own group commit).
+        """
+        if not durable:
+            return
+        self._done.append(delivery_id)
+        if len(self._done) == 1:
+            self._self.tell(_FlushDone())
+
+    def _flush_done(self) -> None:
+        if self._done:
+            done, self._done = tuple(self._done), []
+            self._deps.store.tell(OutboxDone(delivery_ids=done))
 
     def _resend(self) -> None:
         """Send what the last run committed but its platform never confirmed (at-least-once)."""
         for entry in self._deps.resend:
-            message = entry.message
-            logger.warning(
-                "delivery resend: id=%s chat=%s in_reply_to=%s (unconfirmed when the gateway "
-                "last stopped; the chat may see it twice)",
-                entry.delivery_id,
-                message.target.chat_id,
-                message.in_reply_to,
-            )
+            log_resend(entry)
             self._resent += 1
-            self._deliver(entry.delivery_id, message, None, durable=True)
+            self._deliver(entry.delivery_id, entry.message, None, durable=True)
+
+    def _on_timer_or_flush(self, message: TimerFired | _FlushDone) -> None:
+        if isinstance(message, _FlushDone):
+            self._flush_done()
+        else:
+            self._on_retry(message.key)
 
     def _on_retry(self, key: str) -> None:
         delivery_id = delivery_of(key)
@@ -337,16 +370,13 @@ class DeliveryActor(pykka.ThreadingActor):
                     resent=self._resent,
                 )
             case GetHomeChannels():
-                return tuple(self._homes.values())
+                return self._book.homes
             case GetDirectory():
-                return self._directory_now()
-
-    def _directory_now(self) -> Directory:
-        return Directory(homes=tuple(self._homes.values()), chats=tuple(self._directory.values()))
+                return self._book.snapshot()
 
     def _report_directory(self, reply_to: Address[Directory]) -> None:
         try:
-            reply_to.tell(self._directory_now())
+            reply_to.tell(self._book.snapshot())
         except AddressClosedError:
             logger.debug("asker of the directory has stopped")
 
@@ -357,26 +387,14 @@ class DeliveryActor(pykka.ThreadingActor):
             case SetHomeChannel():
                 self._on_set_home_channel(message)
             case ChatSeen():
-                self._on_chat_seen(message.address)
+                self._book.seen(message.address)
             case ConnectRouter():
                 self._router = message.router
-                self._tell_router(HomesChanged(homes=tuple(self._homes.values())))
+                self._tell_router(HomesChanged(homes=self._book.homes))
 
     def _on_set_home_channel(self, message: SetHomeChannel) -> None:
         home = message.home
-        self._homes[home.platform] = home
+        self._book.set_home(home)
         self._deps.store.tell(SaveHomeChannel(home=home, at=self._deps.clock.now()))
-        self._tell_router(HomesChanged(homes=tuple(self._homes.values())))
+        self._tell_router(HomesChanged(homes=self._book.homes))
         logger.info("home channel of %s: %s (%s)", home.platform, home.address.chat_id, home.name)
-
-    def _on_chat_seen(self, address: ChatAddress) -> None:
-        key = (address.platform, address.chat_id)
-        self._directory.pop(key, None)
-        self._directory[key] = ChatAddress(
-            platform=address.platform,
-            chat_id=address.chat_id,
-            chat_type=address.chat_type,
-            chat_name=address.chat_name,
-        )
-        if len(self._directory) > DIRECTORY_SIZE:
-            del self._directory[next(iter(self._directory))]

@@ -4,16 +4,24 @@ The delivery_id is the idempotency key: a delivery is tried until the platform c
 chunk, and a retry sends only the chunks not yet confirmed, so nothing the platform accepted is
 sent twice. Retryable failures (rate limits, time-outs, network) wait with exponential backoff,
 or as long as the platform asked (``retry_after``), for a bounded number of attempts.
+
+Each chat is a lane: a delivery goes to its platform only when the one before it to the same
+chat is finished (confirmed, or given up), so a retry never lets a later reply overtake an
+earlier one.
 """
 
 from __future__ import annotations
 
+import logging
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Final
 
 from hermes.messages.address import Address
-from hermes.messages.delivery import DeliveryEvent, OutboundFailed, SendOutbound
+from hermes.messages.delivery import DeliverMessage, DeliveryEvent, OutboundFailed, SendOutbound
 from hermes.messages.values import ChatAddress, Platform
+
+logger = logging.getLogger("hermes.actors.delivery")
 
 RETRY_BACKOFF: Final = (1.0, 2.0, 4.0, 8.0)
 """Seconds before the 2nd, 3rd, 4th and 5th attempt; then the failure is final."""
@@ -47,7 +55,9 @@ class Pending:
 
     def remaining(self) -> SendOutbound:
         """The delivery as it must be sent now: the chunks not yet confirmed."""
-        return replace(self.send, chunks=self.send.chunks[self.confirmed :])
+        return replace(
+            self.send, chunks=self.send.chunks[self.confirmed :], first_chunk=self.confirmed
+        )
 
     def retry_delay(self, failure: OutboundFailed) -> float | None:
         """Seconds to wait before the next attempt, or None when the failure is final."""
@@ -61,6 +71,66 @@ class Pending:
             delay = max(delay, failure.retry_after)
         self.attempts += 1
         return delay
+
+
+class Outbox:
+    """The deliveries in flight, by id, in one lane per chat (first come, first sent)."""
+
+    def __init__(self) -> None:
+        """Start empty."""
+        self._pending: dict[str, Pending] = {}
+        self._lanes: dict[tuple[Platform, str], deque[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, delivery_id: object) -> bool:
+        return delivery_id in self._pending
+
+    def get(self, delivery_id: str) -> Pending | None:
+        """The delivery ``delivery_id`` if it is in flight."""
+        return self._pending.get(delivery_id)
+
+    def add(self, pending: Pending) -> bool:
+        """Queue ``pending`` in its chat's lane; True when it is first, to be sent now."""
+        delivery_id = pending.send.delivery_id
+        self._pending[delivery_id] = pending
+        lane = self._lanes.setdefault(_lane_of(pending), deque())
+        lane.append(delivery_id)
+        return len(lane) == 1
+
+    def finish(self, delivery_id: str) -> tuple[Pending | None, str | None]:
+        """Forget ``delivery_id``: (what it was, the next delivery of its lane to send now)."""
+        pending = self._pending.pop(delivery_id, None)
+        if pending is None:
+            return None, None
+        key = _lane_of(pending)
+        lane = self._lanes[key]
+        was_head = lane[0] == delivery_id
+        lane.remove(delivery_id)
+        if not lane:
+            del self._lanes[key]
+            return pending, None
+        return pending, lane[0] if was_head else None
+
+
+def _lane_of(pending: Pending) -> tuple[Platform, str]:
+    target = pending.send.message.target
+    return pending.platform, target.chat_id
+
+
+def log_resend(entry: DeliverMessage) -> None:
+    """Log (WARNING) that ``entry``, unconfirmed when the gateway last stopped, is sent again.
+
+    The fault-injection suite counts these lines: the one way a chat may see a reply twice.
+    """
+    logger.warning(
+        "delivery resend: id=%s chat=%s in_reply_to=%s (unconfirmed when the gateway last "
+        "stopped; the chat may see it twice)",
+        entry.delivery_id,
+        entry.message.target.chat_id,
+        entry.message.in_reply_to,
+    )
 
 
 def timer_key(delivery_id: str) -> str:

@@ -236,6 +236,7 @@ class SessionActor(pykka.ThreadingActor):
             "agent:end", turn.inputs, self._state.session_id, response=excerpt(message.result.text)
         )
         self._out.record_answer(turn, message.result)
+        self._state.answered()
         self._after_turn()
 
     def _on_turn_failed(self, message: TurnFailed) -> None:
@@ -263,6 +264,7 @@ class SessionActor(pykka.ThreadingActor):
             notices.tell_each(
                 self._out, turn.inputs, message.detail, OutboundKind.ERROR, final=True
             )
+        self._state.answered()
         self._after_turn()
 
     def _on_get_session_status(self) -> SessionStatus:

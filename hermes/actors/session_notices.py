@@ -89,8 +89,11 @@ def abandon_all(state: SessionState, out: SessionOutput, *, crashed: bool) -> No
     crash again); at a stop they are kept for the restart (``stopping``).
     """
     turn = state.abandon_turn()
+    finishing, state.finishing = state.finishing, None
     waiting = tuple(state.pending)
     state.pending.clear()
+    if finishing is not None:  # it ended, but its inputs were not answered yet
+        waiting = finishing.inputs + waiting
     if turn is not None:
         try:
             state.deps.runtime.tell(CancelTurn(turn_id=turn.turn_id))

@@ -38,6 +38,7 @@ from hermes.messages.values import ChatMessage, Role, Sender, TokenUsage
 from hermes.policies.inputs import PendingInput
 from hermes.policies.session_keys import SessionRoute
 from hermes.policies.sessions import ResetRules, expiry_reason, new_session_id
+from hermes.policies.targets import TYPING_PLATFORMS
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +112,9 @@ class SessionState:
         self.history: list[ChatMessage] = []
         self.pending: deque[PendingInput] = deque()
         self.turn: Turn | None = None
+        self.finishing: Turn | None = None
+        """A turn that has ended whose inputs are not answered yet (a crash in between
+        answers them with the crash notice)."""
         self.loaded = False
         self.memory = SessionMemory(deps.memory, deps.route, deps.settings.memory_drain_seconds)
         self.contexts = TurnContexts(deps, self.memory)
@@ -257,8 +261,13 @@ class SessionState:
             logger.debug("session %s: stale report for turn %s", self._deps.route.key, turn_id)
             return None
         self.turn = None
+        self.finishing = turn
         self._typing(turn, active=False)
         return turn
+
+    def answered(self) -> None:
+        """The turn that just ended has had its outcome told (see ``finishing``)."""
+        self.finishing = None
 
     def abandon_turn(self) -> Turn | None:
         """Forget the running turn (its report will be stale); returns it."""
@@ -268,9 +277,9 @@ class SessionState:
         return turn
 
     def _typing(self, turn: Turn, *, active: bool) -> None:
-        """The chat sees "typing…" while its turn runs (not a sender waiting on HTTP)."""
+        """The chat sees "typing…" while its turn runs (where its platform shows it)."""
         last = turn.inputs[-1].message
-        if last.awaits_reply:
+        if last.awaits_reply or last.origin.platform not in TYPING_PLATFORMS:
             return
         try:
             self._deps.delivery.tell(SetTyping(target=last.origin, active=active))

@@ -2,8 +2,10 @@
 
 Owns the ``StateStorage`` (the SQLite connection). Accepts ``StoreCommand``. Writes that arrive
 together are applied in one transaction (group commit): the first write of a batch queues a
-private ``_Commit`` behind everything already in the mailbox. Reads commit first, so a reader
-sees every write sent before its request. It never blocks on another actor.
+private ``_Commit`` behind everything already in the mailbox. Once a batch is committed, it
+tells what its writes asked to be told: journal receipts to platform adapters, settled replies
+to Delivery (the outbox). Reads commit first, so a reader sees every write sent before its
+request. It never blocks on another actor.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class StoreActor(pykka.ThreadingActor):
     """The single writer of the state database.
 
     Accepts: ``StoreCommand`` (writes, ``LoadSession``, queries) and the private ``_Commit``.
-    Emits: ``SessionLoaded`` to the session that asked.
+    Emits: ``SessionLoaded`` to the session that asked; after a commit, ``InboundJournaled``
+        to receipts and settled replies (``DeliverMessage``) to Delivery.
     Owns: the storage connection, the batch of writes not yet committed, counters.
     Lifecycle: started first by the System and stopped last; ``on_stop`` commits and closes.
     """

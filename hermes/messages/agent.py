@@ -136,6 +136,13 @@ class RunningTurn:
     turn_id: str
     session_key: SessionKey
     started_at: datetime
+    age_seconds: float = 0.0
+    """Seconds since it began to run (got its slot), by the runtime's monotonic clock."""
+    overdue: bool = False
+    """It has run longer than ``turn_timeout``: its timeout cancelled it, and it has not ended."""
+    abandoned: bool = False
+    """The stall watchdog reported it to its session and freed its slot: its coroutine ignores
+    cancellation and still runs."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

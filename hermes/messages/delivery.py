@@ -213,6 +213,9 @@ class SendOutbound:
     message: OutboundMessage
     chunks: tuple[str, ...]
     reply_to: Address[PlatformEvent]
+    first_chunk: int = 0
+    """The index of ``chunks[0]`` in the whole delivery (a retry sends only the rest); with
+    the delivery_id, it makes each chunk's idempotency key where the platform takes one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -114,9 +114,9 @@ class RecordInbound:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class OutboxDone:
-    """Write: Delivery is done with an outbox entry (confirmed by the platform, or given up)."""
+    """Write: Delivery is done with these outbox entries (confirmed, or given up)."""
 
-    delivery_id: str
+    delivery_ids: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,8 @@ PUSH_PLATFORMS: Final = frozenset(
     {Platform.TELEGRAM, Platform.DISCORD, Platform.CONSOLE, Platform.EMBEDDED}
 )
 """Platforms that can receive a message nobody asked for (the HTTP API only answers requests)."""
+TYPING_PLATFORMS: Final = frozenset({Platform.TELEGRAM, Platform.DISCORD})
+"""Platforms that show a "typing…" indicator (sessions tell no one about typing elsewhere)."""
 
 _HOME_HINT: Final = {
     Platform.TELEGRAM: "TELEGRAM_HOME_CHANNEL",

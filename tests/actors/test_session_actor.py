@@ -9,7 +9,14 @@ from hermes.messages.delivery import DeliverMessage, OutboundKind, SetHomeChanne
 from hermes.messages.router import SessionCrashed, SessionStopping, StopReason
 from hermes.messages.session import HandleUserMessage
 from hermes.messages.store import LoadSession, RecordTurn, SaveSession
-from hermes.messages.values import ChatMessage, ClientContext, Role, TokenUsage
+from hermes.messages.values import (
+    ChatAddress,
+    ChatMessage,
+    ClientContext,
+    Platform,
+    Role,
+    TokenUsage,
+)
 from hermes.policies import texts
 from hermes.policies.inputs import MAX_PENDING_INPUTS
 from tests.actors.session_harness import KEY, Harness, http_message, http_route, settings
@@ -338,9 +345,12 @@ def test_sethome_over_http_is_refused(harness):
     assert harness.delivery.of_type(SetHomeChannel) == []
 
 
+TELEGRAM_DM = ChatAddress(platform=Platform.TELEGRAM, chat_id="55")
+
+
 def test_the_chat_sees_typing_while_a_turn_runs(harness):
     started(harness)
-    message = harness.send("think hard")
+    message = harness.send("think hard", origin=TELEGRAM_DM)
     start = harness.expect_turn()
     assert harness.delivery.expect(SetTyping) == SetTyping(target=message.origin, active=True)
     harness.complete(start, "done")
@@ -353,11 +363,19 @@ def test_the_chat_sees_typing_while_a_turn_runs(harness):
 
 def test_stop_also_stops_typing(harness):
     started(harness)
-    harness.send("long")
+    harness.send("long", origin=TELEGRAM_DM)
     harness.expect_turn()
-    harness.send("/stop")
+    harness.send("/stop", origin=TELEGRAM_DM)
     harness.said()
     assert [t.active for t in harness.delivery.of_type(SetTyping)] == [True]
     harness.fail(harness.runtime.of_type(StartTurn)[0], TurnFailure.CANCELLED)
     harness.said()
     assert [t.active for t in harness.delivery.of_type(SetTyping)] == [True, False]
+
+
+def test_no_typing_is_told_for_a_platform_that_shows_none(harness):
+    started(harness)
+    harness.send("hi")  # an embedded chat
+    harness.complete(harness.expect_turn(), "done")
+    harness.delivery.expect(DeliverMessage)
+    assert harness.delivery.of_type(SetTyping) == []

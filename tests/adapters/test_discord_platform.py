@@ -6,7 +6,7 @@ import importlib
 import logging
 import socket
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -613,3 +613,24 @@ def test_an_uncached_guild_channel_reads_as_a_group_chat():
     inbound = rules.translate(facts, rules.DiscordGate(bot_user_id="1", require_mention=False))
     assert inbound is not None
     assert inbound.origin.chat_name == "Lab / #?"
+
+
+def test_a_delivery_sent_again_is_created_once_thanks_to_its_nonces(fake, connect):
+    platform, _ = connect()
+    target = channel(fake, fake.general.id)
+    delivery = RecordingAddress("delivery")
+    message = OutboundMessage(target=target, text="ab", kind=OutboundKind.REPLY)
+    first = SendOutbound(
+        delivery_id="resent-id", message=message, chunks=("a", "b"), reply_to=delivery
+    )
+    platform.address.tell(first)
+    delivery.expect(OutboundSent)
+    # A restart re-sends it (never confirmed), and a retry re-sends its second chunk alone.
+    platform.address.tell(first)
+    platform.address.tell(replace(first, chunks=("b",), first_chunk=1))
+    delivery.expect(OutboundSent, count=3)
+
+    sent = fake.sent(fake.general.id)
+    assert [m.content for m in sent] == ["a", "b"]
+    assert [m.body["nonce"] for m in sent] == ["resent-id-0", "resent-id-1"]
+    assert all(m.body["enforce_nonce"] for m in sent)

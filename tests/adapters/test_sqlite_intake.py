@@ -109,7 +109,7 @@ def test_an_answer_settles_and_queues_its_reply_in_the_same_write(storage):
 
     assert storage.unsettled_inbound(T0 - timedelta(hours=1)) == ()
     assert storage.pending_outbox() == (reply("d1"),)
-    storage.apply([OutboxDone(delivery_id="d1")])
+    storage.apply([OutboxDone(delivery_ids=("d1",))])
     assert storage.pending_outbox() == ()
 
 

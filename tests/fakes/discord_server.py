@@ -113,6 +113,7 @@ class FakeDiscord:
         self._dm_channels: dict[int, FakeChannel] = {}
         self._messages: dict[int, Body] = {}
         self._sent: list[SentMessage] = []
+        self._by_nonce: dict[str, Body] = {}
         self._typings: list[int] = []
         self._rejections: list[Rejection] = []
         self._intents: list[int] = []
@@ -456,6 +457,11 @@ class FakeDiscord:
         refusal = self._check_send(channel_id, body)
         if refusal is not None:
             return self._refuse(path, *refusal)
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        with self._condition:
+            earlier = self._by_nonce.get(str(nonce)) if nonce is not None else None
+        if earlier is not None:  # Discord: the message this nonce already made, made once
+            return _json(200, earlier)
         reference = (body.get("message_reference") or {}).get("message_id")
         reference_id = int(reference) if reference is not None else None
         with self._condition:
@@ -464,6 +470,8 @@ class FakeDiscord:
         sent = SentMessage(int(payload["id"]), channel_id, body["content"], reference_id, body)
         with self._condition:
             self._sent.append(sent)
+            if nonce is not None:
+                self._by_nonce[str(nonce)] = payload
             self._condition.notify_all()
         # Rate-limit headers as Discord sends them (never exhausted here), so discord.py lets
         # sends to one channel overlap as it would in production.

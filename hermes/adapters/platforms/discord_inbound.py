@@ -6,12 +6,13 @@ the ``DiscordMessage`` protocol: the SDK is imported by ``discord_platform`` alo
 direct messages always are; in guild channels and threads, with ``require_mention``, only a
 message that mentions the bot or is written in a free-response channel (or a thread under one)
 is taken, and the bot's mentions are stripped. The adapter's settings and the few outbound and
-connection decisions that need no SDK object live here too. Nothing here does I/O or keeps
-state.
+connection decisions that need no SDK object live here too. Nothing here does I/O (beyond a
+log line for a message it cannot read) or keeps state.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol
 
+from hermes.adapters.platforms.inbound_text import clean_text
 from hermes.messages.delivery import OutboundFailed, OutboundKind, OutboundSent, PlatformEvent
 from hermes.messages.ports import PlatformHealth, PlatformState
 from hermes.messages.values import ChatAddress, ChatType, InboundMessage, Platform, Sender
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_API_BASE: Final = "https://discord.com/api/v10"
 DEFAULT_GATEWAY_URL: Final = "wss://gateway.discord.gg/"
@@ -173,8 +177,20 @@ def facts_of(message: DiscordMessage) -> DiscordMessageFacts | None:
 def inbound_of(
     message: DiscordMessage, settings: DiscordSettings, *, bot_user_id: str
 ) -> InboundMessage | None:
-    """The ``InboundMessage`` for a discord.py message, or None when it is not taken."""
-    facts = facts_of(message)
+    """The ``InboundMessage`` for a discord.py message, or None when it is not taken.
+
+    A message discord.py built from a malformed event (no author, say) is skipped with one
+    log line instead of a traceback from discord.py's event dispatch.
+    """
+    try:
+        facts = facts_of(message)
+    except (AttributeError, TypeError, ValueError) as error:
+        logger.warning(
+            "Discord message %s is malformed (%s); skipped",
+            getattr(message, "id", "?"),
+            type(error).__name__,
+        )
+        return None
     if facts is None:
         return None
     gate = DiscordGate(
@@ -186,10 +202,14 @@ def inbound_of(
 
 
 def translate(facts: DiscordMessageFacts, gate: DiscordGate) -> InboundMessage | None:
-    """The ``InboundMessage`` for ``facts``, or None when the gateway must not take it."""
+    """The ``InboundMessage`` for ``facts``, or None when the gateway must not take it.
+
+    A message with no text (only attachments, stickers or the bot's mention) is not taken; the
+    text is cleaned and capped (``clean_text``).
+    """
     if facts.author_is_bot or facts.author_id == gate.bot_user_id or not is_taken(facts, gate):
         return None
-    text = strip_bot_mentions(facts.content, gate.bot_user_id)
+    text = clean_text(strip_bot_mentions(facts.content, gate.bot_user_id))
     if not text:
         return None
     return InboundMessage(

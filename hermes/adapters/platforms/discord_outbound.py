@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Final
 
 import discord
 
@@ -12,23 +13,37 @@ from hermes.messages.delivery import SendOutbound
 
 logger = logging.getLogger(__name__)
 
+MAX_NONCE: Final = 25
 
-async def send_chunk(channel: discord.PartialMessageable, chunk: str, reply: int | None) -> None:
-    """Send one chunk, as a reply to message ``reply`` when given."""
+
+def chunk_nonce(delivery_id: str, index: int) -> str:
+    """The idempotency key of one chunk (at most 25 characters, as Discord takes them).
+
+    discord.py sends it with ``enforce_nonce``: Discord then creates the message once, however
+    often it is sent within a few minutes (a retry, a resend after a restart).
+    """
+    suffix = f"-{index}"
+    return delivery_id[: MAX_NONCE - len(suffix)] + suffix
+
+
+async def send_chunk(
+    channel: discord.PartialMessageable, chunk: str, reply: int | None, nonce: str
+) -> None:
+    """Send one chunk (once: ``nonce``), as a reply to message ``reply`` when given."""
     if reply is None:
-        await channel.send(chunk)
+        await channel.send(chunk, nonce=nonce)
         return
     reference = discord.MessageReference(
         message_id=reply, channel_id=channel.id, fail_if_not_exists=False
     )
     try:
-        await channel.send(chunk, reference=reference)
+        await channel.send(chunk, reference=reference, nonce=nonce)
     except discord.HTTPException as error:
         # Discord refuses some replies (to a system message, say): send the chunk plainly.
         if not rules.is_reference_refusal(error.code, error.text):
             raise
         logger.info("Discord refused the reply reference; sending without it")
-        await channel.send(chunk)
+        await channel.send(chunk, nonce=nonce)
 
 
 def send_failure(error: Exception) -> rules.Failure:

@@ -37,7 +37,7 @@ with warnings.catch_warnings():
     from discord.gateway import DiscordWebSocket
     from discord.http import Route
 
-from hermes.adapters.platforms.discord_outbound import report, send_chunk, send_failure
+from hermes.adapters.platforms.discord_outbound import chunk_nonce, report, send_chunk, send_failure
 
 __all__ = ["DiscordPlatform", "DiscordSettings"]
 
@@ -286,7 +286,8 @@ class DiscordPlatform:
         reply_to = rules.reply_reference_id(command.message.target, command.message.in_reply_to)
         for number, chunk in enumerate(chunks):
             try:
-                await send_chunk(channel, chunk, reply_to if number == 0 else None)
+                nonce = chunk_nonce(command.delivery_id, command.first_chunk + number)
+                await send_chunk(channel, chunk, reply_to if number == 0 else None, nonce)
             except _SEND_ERRORS as error:
                 failure = send_failure(error)
                 where = f" (after {number} of {len(chunks)} parts)" if number else ""

@@ -20,6 +20,13 @@ from typing import Final, assert_never
 from aiohttp import web
 
 from hermes.adapters.platforms import http_responses as responses
+from hermes.adapters.platforms.http_guard import (
+    BodyLimits,
+    ParseErrorLog,
+    error_middleware,
+    header_problem,
+    read_json,
+)
 from hermes.adapters.platforms.openai_wire import (
     ChatRequest,
     CompletionIds,
@@ -54,6 +61,10 @@ logger = logging.getLogger(__name__)
 SESSION_ID_HEADER: Final = "X-Hermes-Session-Id"
 SESSION_KEY_HEADER: Final = "X-Hermes-Session-Key"
 START_TIMEOUT_SECONDS: Final = 10.0
+MAX_BODY_BYTES: Final = 4 * 1024 * 1024
+"""The largest request body read; a larger one is a 413 (refused unread when declared)."""
+BODY_TIMEOUT_SECONDS: Final = 30.0
+"""How long a request body may take to arrive once its headers have; then a 408."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -69,7 +80,8 @@ class HttpApiSettings:
     """How long a request waits for its answer before a 504."""
     max_in_flight: int = 1024
     """Requests waiting at once; more get a 429 (work is admitted at the ingress)."""
-    max_body_bytes: int = 4 * 1024 * 1024
+    max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout: float = BODY_TIMEOUT_SECONDS
 
 
 class HttpApiPlatform:
@@ -155,14 +167,19 @@ class HttpApiPlatform:
 
     async def _serve(self) -> None:
         app = web.Application(
-            client_max_size=self._settings.max_body_bytes, middlewares=[responses.error_middleware]
+            client_max_size=self._settings.max_body_bytes, middlewares=[error_middleware]
         )
         app.on_response_prepare.append(responses.add_security_headers)
         app.router.add_get("/health", self._health)
         app.router.add_get("/v1/health", self._health)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat_completions)
-        runner = web.AppRunner(app, access_log=None, handler_cancellation=False)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handler_cancellation=False,
+            logger=ParseErrorLog(logging.getLogger("aiohttp.server")),
+        )
         await runner.setup()
         site = web.TCPSite(runner, self._settings.host, self._settings.port)
         try:
@@ -195,7 +212,10 @@ class HttpApiPlatform:
     async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
         self._authorize(request)
         conversation = self._conversation(request)
-        chat = parse_chat_request(await responses.read_json(request))
+        limits = BodyLimits(
+            max_bytes=self._settings.max_body_bytes, timeout=self._settings.body_timeout
+        )
+        chat = parse_chat_request(await read_json(request, limits))
         if not self._accepting or self._router is None:
             raise WireError(503, "the gateway is shutting down", error_type="server_error")
         if len(self._waiting) >= self._settings.max_in_flight:
@@ -233,8 +253,9 @@ class HttpApiPlatform:
             return
         header = request.headers.get("Authorization", "")
         scheme, _, provided = header.partition(" ")
+        # aiohttp keeps bytes that are not UTF-8 as surrogates: encode them back, never fail
         if scheme.lower() != "bearer" or not hmac.compare_digest(
-            provided.strip().encode(), key.encode()
+            provided.strip().encode("utf-8", "surrogateescape"), key.encode()
         ):
             raise WireError(401, "Invalid API key", code="invalid_api_key")
 
@@ -251,7 +272,7 @@ class HttpApiPlatform:
                 code="session_headers_need_key",
             )
         for name, value in ((SESSION_ID_HEADER, session_id), (SESSION_KEY_HEADER, session_key)):
-            problem = None if value is None else check_client_id(value)
+            problem = None if value is None else header_problem(value) or check_client_id(value)
             if problem is not None:
                 raise WireError(400, f"{name} {problem}", code="invalid_session_header")
         return Conversation(session_id=session_id, session_key=session_key)

@@ -37,22 +37,6 @@ Outcome = OutboundMessage | SendDelta
 Waiting = asyncio.Queue[Outcome]
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Answer every error in the OpenAI error shape; log what was not expected."""
-    try:
-        return await handler(request)
-    except WireError as error:
-        return error_response(error)
-    except web.HTTPException as error:
-        if error.status < 400:  # noqa: PLR2004  (redirects pass through)
-            raise
-        return error_response(WireError(error.status, error.reason))
-    except Exception:
-        logger.exception("HTTP API: %s %s failed", request.method, request.path)
-        return error_response(WireError(500, "internal error", error_type="server_error"))
-
-
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Headers every response carries."""
     del request
@@ -69,22 +53,6 @@ def error_response(error: WireError, headers: dict[str, str] | None = None) -> w
     if error.status == 401:  # noqa: PLR2004
         merged.setdefault("WWW-Authenticate", "Bearer")
     return web.json_response(error_body(error), status=error.status, headers=merged)
-
-
-async def read_json(request: web.Request) -> object:
-    """The request body as JSON.
-
-    Raises:
-        WireError: 400 for a body that is not JSON, 413 for one too large.
-    """
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as error:
-        raise WireError(413, "the request body is too large") from error
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise WireError(400, f"the request body is not valid JSON: {error}") from error
 
 
 def shutting_down_outcome() -> OutboundMessage:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from hermes.adapters.platforms.inbound_text import MAX_MESSAGE_CHARS
 from hermes.messages.values import ChatMessage, Role, TokenUsage
 
 _SYSTEM_ROLES: Final = frozenset({"system", "developer"})
@@ -25,13 +26,15 @@ class WireError(Exception):
         *,
         error_type: str = "invalid_request_error",
         code: str | None = None,
+        param: str | None = None,
     ) -> None:
-        """Describe the error as the client will see it."""
+        """Describe the error as the client will see it; ``param`` names the offending field."""
         super().__init__(message)
         self.status = status
         self.message = message
         self.error_type = error_type
         self.code = code
+        self.param = param
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,11 +60,21 @@ def parse_chat_request(body: object) -> ChatRequest:
         raise WireError(400, "the request body must be a JSON object")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise WireError(400, "'messages' must be a non-empty array", code="invalid_messages")
+        raise WireError(
+            400, "'messages' must be a non-empty array", code="invalid_messages", param="messages"
+        )
     parsed = [_parse_message(index, item) for index, item in enumerate(messages)]
     role, text = parsed[-1]
     if role != "user":
         raise WireError(400, "the last message must have role 'user'", code="invalid_messages")
+    if len(text) > MAX_MESSAGE_CHARS:  # the input only: history is bounded by the body size
+        raise WireError(
+            400,
+            f"the message is {len(text):,} characters long; the limit is {MAX_MESSAGE_CHARS:,}",
+            code="message_too_long",
+            param=f"messages[{len(parsed) - 1}].content",
+        )
+    _optional_str(body, "model")
     system = [content for role, content in parsed[:-1] if role in _SYSTEM_ROLES]
     history = tuple(
         ChatMessage(role=_HISTORY_ROLES[role], content=content)
@@ -81,32 +94,50 @@ def parse_chat_request(body: object) -> ChatRequest:
 def _parse_message(index: int, item: object) -> tuple[str, str]:
     where = f"messages[{index}]"
     if not isinstance(item, dict):
-        raise WireError(400, f"{where} must be an object", code="invalid_messages")
+        raise WireError(400, f"{where} must be an object", code="invalid_messages", param=where)
     role = item.get("role")
-    if role not in _SYSTEM_ROLES and role not in _HISTORY_ROLES:
+    if not isinstance(role, str) or (role not in _SYSTEM_ROLES and role not in _HISTORY_ROLES):
         raise WireError(
             400,
             f"{where}.role must be one of system, developer, user, assistant (got {role!r})",
             code="invalid_messages",
+            param=f"{where}.role",
         )
-    return str(role), _content_text(where, item.get("content"))
+    text = _content_text(f"{where}.content", item.get("content"))
+    try:
+        text.encode()
+    except UnicodeEncodeError as error:
+        raise WireError(
+            400,
+            f"{where}.content has an unpaired surrogate \\u{ord(text[error.start]):04x}"
+            f" at character {error.start}",
+            param=f"{where}.content",
+        ) from error
+    return role, text
 
 
 def _content_text(where: str, content: object) -> str:
+    """The text of a message: a string, or the text parts of an array (others are skipped)."""
     if isinstance(content, str):
         return content
     if content is None:
         return ""
     if not isinstance(content, list):
-        raise WireError(400, f"{where}.content must be a string or an array of parts")
+        raise WireError(400, f"{where} must be a string or an array of parts", param=where)
     texts: list[str] = []
     for part in content:
-        if not isinstance(part, dict) or part.get("type") != "text":
-            raise WireError(400, f"{where}.content: only text parts are supported")
+        if not isinstance(part, dict):
+            raise WireError(400, f"{where}: each part must be an object", param=where)
+        if part.get("type") != "text":
+            continue  # images, audio, files: the gateway answers the text beside them
         text = part.get("text")
         if not isinstance(text, str):
-            raise WireError(400, f"{where}.content: a text part needs a string 'text'")
+            raise WireError(400, f"{where}: a text part needs a string 'text'", param=where)
         texts.append(text)
+    if content and not texts:
+        raise WireError(
+            400, f"{where}: only text parts are supported, and there are none", param=where
+        )
     return "\n".join(texts)
 
 
@@ -115,7 +146,7 @@ def _flag(body: dict[str, object], name: str) -> bool:
     if value is None:
         return False
     if not isinstance(value, bool):
-        raise WireError(400, f"'{name}' must be a boolean")
+        raise WireError(400, f"'{name}' must be a boolean", param=name)
     return value
 
 
@@ -124,7 +155,7 @@ def _include_usage(body: dict[str, object]) -> bool:
     if options is None:
         return False
     if not isinstance(options, dict):
-        raise WireError(400, "'stream_options' must be an object")
+        raise WireError(400, "'stream_options' must be an object", param="stream_options")
     return _flag(options, "include_usage")
 
 
@@ -133,7 +164,7 @@ def _optional_str(body: dict[str, object], name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise WireError(400, f"'{name}' must be a string")
+        raise WireError(400, f"'{name}' must be a string", param=name)
     return value
 
 
@@ -143,7 +174,7 @@ def error_body(error: WireError) -> dict[str, object]:
         "error": {
             "message": error.message,
             "type": error.error_type,
-            "param": None,
+            "param": error.param,
             "code": error.code,
         }
     }

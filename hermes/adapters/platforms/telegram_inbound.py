@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final, Protocol
 
+from hermes.adapters.platforms.inbound_text import clean_text
 from hermes.messages.values import ChatAddress, ChatType, InboundMessage, Platform, Sender
 
 logger = logging.getLogger(__name__)
@@ -119,8 +120,10 @@ class Addressing(StrEnum):
 def to_inbound(message: TelegramMessage, bot: BotIdentity) -> InboundMessage | None:
     """``message`` in the core's terms, or None when there is nothing to take.
 
-    Only text and captions are taken; messages from bots (and without a sender) are not. The
-    message id is ``"<chat id>:<message id>"``, because Telegram numbers messages per chat.
+    Only text and captions are taken; messages from bots (and without a sender) are not, nor
+    are stickers, photos without a caption and the like (nothing in them can be read). The text
+    is cleaned and capped (``clean_text``). The message id is ``"<chat id>:<message id>"``,
+    because Telegram numbers messages per chat.
     """
     sender, chat_type = message.from_user, _CHAT_TYPES.get(message.chat.type)
     text, _ = _content(message)
@@ -138,7 +141,7 @@ def to_inbound(message: TelegramMessage, bot: BotIdentity) -> InboundMessage | N
             chat_name=message.chat.title or sender.full_name,
         ),
         sender=Sender(user_id=str(sender.id), user_name=sender.username or sender.full_name),
-        text=strip_mention(text, bot.username),
+        text=clean_text(strip_mention(text, bot.username)),
         received_at=message.date,
         reply_to_message_id=None if replied is None else f"{chat_id}:{replied.message_id}",
     )

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from hermes.adapters.platforms.inbound_text import clean_text
 from hermes.adapters.platforms.telegram_inbound import (
     Addressing,
     BotIdentity,
@@ -100,7 +101,7 @@ class TextGatherer:
             return
         if pending.timer is not None:
             pending.timer.cancel()
-        message = dataclasses.replace(pending.first, text="\n".join(pending.texts))
+        message = dataclasses.replace(pending.first, text=clean_text("\n".join(pending.texts)))
         self._emit(message, tuple(pending.update_ids))
 
     def drop_all(self) -> int:
@@ -143,13 +144,17 @@ class Intake:
         """Route ``message`` (now, or once gathered) if it is for us; False if not taken."""
         if not self.is_open:
             return False
-        taken = to_inbound(message, bot)
+        try:
+            taken = to_inbound(message, bot)
+            verdict = addressing(message, bot, self._gating)
+        except Exception:  # a message PTB parsed but these rules cannot read: skip, keep polling
+            logger.exception("Telegram update %d is malformed; skipped", update_id)
+            return False
         if taken is None:
             logger.debug(
                 "Telegram message %s skipped: no text, or not from a person", message.message_id
             )
             return False
-        verdict = addressing(message, bot, self._gating)
         if verdict is Addressing.OTHER_BOT or (
             verdict is Addressing.NOT_ADDRESSED and not self._gatherer.continues(taken)
         ):

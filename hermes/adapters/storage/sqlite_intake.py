@@ -48,7 +48,7 @@ def apply_intake(conn: sqlite3.Connection, write: RecordInbound | Settle | Outbo
         case Settle():
             settle(conn, write, datetime.now(UTC))
         case OutboxDone():
-            conn.execute(_DELETE_OUTBOX, (write.delivery_id,))
+            conn.executemany(_DELETE_OUTBOX, ((done,) for done in write.delivery_ids))
         case _:
             assert_never(write)
 

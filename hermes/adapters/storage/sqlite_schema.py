@@ -3,7 +3,8 @@
 ``MIGRATIONS[n]`` takes a file from schema version ``n`` to ``n + 1``; a new file runs them
 all. The version lives in ``PRAGMA user_version`` and the file is stamped with an
 ``application_id``, so a file that is not Hermes's, or is newer than this code, is refused and
-never modified.
+never modified; so is a damaged one (SQLite's ``quick_check`` runs before anything is written).
+Each refusal names the file, what is wrong and what the operator can do.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from hermes.messages.ports import StorageError
 
 APPLICATION_ID: Final = 0x48524D53
 """``PRAGMA application_id`` of a Hermes database (ASCII "HRMS")."""
+_UNTOUCHED: Final = "Hermes has not changed it"
+_RESTORE: Final = "restore it from a backup, or move it aside to start with an empty database"
+# SQLite's primary result codes (sqlite3.h), read off ``sqlite3.Error.sqlite_errorcode``
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_CORRUPT, _SQLITE_CANTOPEN, _SQLITE_NOTADB = 11, 14, 26
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     (  # 0 -> 1: sessions, transcripts, the inbound journal
@@ -82,12 +88,17 @@ def prepare(conn: sqlite3.Connection, location: str) -> None:
         # Only reads until the header checks out: a foreign file fails here untouched.
         app_id, version, tables = _header(conn)
         if app_id != APPLICATION_ID and (app_id, version, tables) != (0, 0, 0):
-            raise StorageError(f"{location} is an SQLite database, but not Hermes's")
+            raise StorageError(
+                f"{location} is an SQLite database, but not Hermes's; {_UNTOUCHED}: "
+                "move it aside, or run Hermes with another --home"
+            )
         if version > SCHEMA_VERSION:
             raise StorageError(
                 f"{location} has schema version {version}, newer than this Hermes "
-                f"supports ({SCHEMA_VERSION}); upgrade Hermes or use another file"
+                f"supports ({SCHEMA_VERSION}); {_UNTOUCHED}: upgrade Hermes, or restore a "
+                "backup this version wrote"
             )
+        _check_integrity(conn, location)
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         if str(mode).lower() != "wal":
             raise StorageError(f"{location}: WAL journal mode is unavailable ({mode})")
@@ -95,7 +106,41 @@ def prepare(conn: sqlite3.Connection, location: str) -> None:
         if version < SCHEMA_VERSION:
             _migrate(conn)
     except sqlite3.Error as exc:
-        raise StorageError(f"cannot open database {location}: {exc}") from exc
+        raise refusal(location, exc) from exc
+
+
+def refusal(location: str, exc: sqlite3.Error) -> StorageError:
+    """What SQLite's refusal to open or read ``location`` means, and what to do about it."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    if code in {_SQLITE_NOTADB, _SQLITE_CORRUPT}:
+        return StorageError(
+            f"{location} is not a readable SQLite database ({exc}); {_UNTOUCHED}: {_RESTORE}"
+        )
+    if code in {_SQLITE_CANTOPEN, _SQLITE_PERM, _SQLITE_READONLY}:
+        return StorageError(
+            f"cannot open database {location} ({exc}): check that this user may read and write "
+            "it and its directory"
+        )
+    if code in {_SQLITE_BUSY, _SQLITE_LOCKED}:
+        return StorageError(
+            f"database {location} is locked by another program ({exc}): close it, then start again"
+        )
+    return StorageError(f"cannot open database {location}: {exc}")
+
+
+def _check_integrity(conn: sqlite3.Connection, location: str) -> None:
+    """Refuse a damaged file before anything is written to it.
+
+    ``quick_check`` only reads: a fraction of a second for hundreds of megabytes.
+    """
+    rows = conn.execute("PRAGMA quick_check(1)").fetchall()
+    problem = str(rows[0][0]) if rows else "no answer"
+    # SQLite's report spans lines ("*** in database main ***\nPage 7: ..."): keep it to one
+    problem = " ".join(problem.replace("*** in database main ***", "").split())
+    if problem != "ok":
+        raise StorageError(
+            f"{location} is damaged (SQLite's quick_check: {problem}); {_UNTOUCHED}: {_RESTORE}"
+        )
 
 
 def _header(conn: sqlite3.Connection) -> tuple[int, int, int]:

@@ -29,7 +29,7 @@ from hermes.adapters.storage.sqlite_intake import (
 )
 from hermes.adapters.storage.sqlite_jobs import delete_job, load_jobs, save_job
 from hermes.adapters.storage.sqlite_pairing import apply_pairing, load_pairing
-from hermes.adapters.storage.sqlite_schema import prepare
+from hermes.adapters.storage.sqlite_schema import prepare, refusal
 from hermes.messages.cron import CronJob
 from hermes.messages.delivery import DeliverMessage
 from hermes.messages.pairing import PairingState
@@ -139,7 +139,7 @@ class SqliteStorage:
                 check_same_thread=False,
             )
         except sqlite3.Error as exc:
-            raise StorageError(f"cannot open database {location}: {exc}") from exc
+            raise refusal(location, exc) from exc
         try:
             prepare(conn, location)
         except BaseException:
