@@ -74,11 +74,15 @@ class StoreActor(pykka.ThreadingActor):
         self._commit_queued = False
         self._commits = 0
         self._writes = 0
+        self._salvaged: list[StoreWrite] = []
+        """Marks kept from a lost batch, applied before the next batch (``_salvage``)."""
+        self._salvage_failures = 0
         self._self: ActorAddress[StoreCommand | _Commit] = ActorAddress(self.actor_ref)
 
     def on_stop(self) -> None:
         """Commit what is pending and close the database."""
         self._commit()
+        self._apply_salvaged()
         self._storage.close()
 
     def on_receive(self, message: StoreCommand | _Commit) -> object:
@@ -146,6 +150,7 @@ class StoreActor(pykka.ThreadingActor):
     def _commit(self) -> None:
         if not self._batch:
             return
+        self._apply_salvaged()
         batch, self._batch = self._batch, []
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
@@ -159,6 +164,26 @@ class StoreActor(pykka.ThreadingActor):
             return
         logger.error("%d writes were lost: %s", len(batch), _describe(batch))
         _after_commit(batch, committed=False)
+        self._salvaged += _salvage(batch)
+
+    def _apply_salvaged(self) -> None:
+        """Apply the marks kept from lost batches, on their own (so they can spoil no batch).
+
+        After ``COMMIT_ATTEMPTS`` failed commits they are given up too.
+        """
+        if not self._salvaged:
+            return
+        try:
+            self._storage.apply(self._salvaged)
+        except StorageError:
+            self._salvage_failures += 1
+            if self._salvage_failures < COMMIT_ATTEMPTS:
+                return
+            logger.exception("%d marks of lost writes were lost too", len(self._salvaged))
+        else:
+            logger.info("%d marks of lost writes were kept", len(self._salvaged))
+            _after_commit(self._salvaged, committed=True)  # receipts; no reply is in them
+        self._salvaged, self._salvage_failures = [], 0
 
 
 def _after_commit(batch: list[StoreWrite], *, committed: bool) -> None:
@@ -178,6 +203,27 @@ def _after_commit(batch: list[StoreWrite], *, committed: bool) -> None:
                     _tell(settle.delivery, reply)
             case _:
                 pass
+
+
+def _salvage(batch: list[StoreWrite]) -> list[StoreWrite]:
+    """What of a lost batch is worth writing later: the idempotent journal and outbox marks.
+
+    Which messages were received (their receipts are answered once that is written, so the
+    platform may forget them), which were answered (else a restart answers them again; a
+    settle that comes first leaves a settled row a later journal write does not change) and
+    which outbox entries are done. The transcript, the outbox entry and the rest stay lost
+    (logged).
+    """
+    kept: list[StoreWrite] = []
+    for write in batch:
+        match write:
+            case RecordTurn(settle=Settle(inputs=inputs)) | Settle(inputs=inputs) if inputs:
+                kept.append(Settle(inputs=inputs))
+            case RecordInbound() | OutboxDone():
+                kept.append(write)
+            case _:
+                pass
+    return kept
 
 
 def _tell(to: Address[M], message: M) -> None:

@@ -138,3 +138,35 @@ def test_a_batch_the_disk_refuses_for_good_still_answers_but_confirms_nothing(st
     assert platform.messages == []  # the platform keeps it unconfirmed and sends it again
     assert storage.pending_outbox() == ()
     store.stop(2.0)
+
+
+def test_the_answered_mark_of_a_lost_batch_is_written_with_the_next_one(storage):
+    store = start(WatchedStorage(storage, failures=COMMIT_ATTEMPTS))
+    platform, delivery = RecordingAddress("platform"), RecordingAddress("delivery")
+    storage.apply([journal("m1", platform)])  # journaled by an earlier, healthy commit
+    answered = (InboundRef(platform=Platform.TELEGRAM, message_id="m1"),)
+    store.tell(Settle(inputs=answered, reply=reply("d1"), delivery=delivery))
+    delivery.expect(DeliverMessage)  # the lost batch: answered anyway, not in the outbox
+    assert [m.message_id for m in storage.unsettled_inbound(NOW)] == ["m1"]
+
+    store.tell(journal("m2", platform))  # the disk is back: the next batch
+    platform.expect(InboundJournaled)
+
+    assert [m.message_id for m in storage.unsettled_inbound(NOW)] == ["m2"]  # m1 not resumed
+    assert storage.pending_outbox() == ()
+    store.stop(2.0)
+
+
+def test_a_journal_write_of_a_lost_batch_is_written_and_confirmed_with_the_next_one(storage):
+    store = start(WatchedStorage(storage, failures=COMMIT_ATTEMPTS))
+    platform = RecordingAddress("platform")
+    store.tell(journal("m1", platform))
+    store.ask(GetStoreStatus(), timeout=2.0)  # the batch was tried and lost
+    assert platform.messages == []
+
+    store.tell(journal("m2", platform))
+
+    platform.expect(InboundJournaled, count=2)
+    assert {m.token for m in platform.messages} == {"t-m1", "t-m2"}
+    assert [m.message_id for m in storage.unsettled_inbound(NOW)] == ["m1", "m2"]
+    store.stop(2.0)

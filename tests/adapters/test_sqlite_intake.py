@@ -97,6 +97,14 @@ def test_a_journaled_message_comes_back_whole_until_settled(storage):
     assert storage.unsettled_inbound(T0 - timedelta(hours=1)) == (second,)
 
 
+def test_a_settle_before_its_journal_write_leaves_the_message_settled(storage):
+    storage.apply([Settle(inputs=(ref("m1"),))])  # its journal write was lost, or comes later
+    storage.apply([journal(message("m1"))])
+
+    assert storage.unsettled_inbound(T0 - timedelta(days=1)) == ()  # never answered again
+    assert (Platform.TELEGRAM, "m1") in storage.recent_inbound(T0 - timedelta(days=1))
+
+
 def test_an_answer_settles_and_queues_its_reply_in_the_same_write(storage):
     storage.apply([journal(message("m1"))])
     session = SessionRecord(session_key=KEY, session_id="s1", created_at=T0, updated_at=T0)

@@ -14,15 +14,8 @@ from hermes.config import load_config
 from hermes.messages.delivery import DeliveryFailed, OutboundKind
 from hermes.messages.router import GetRouterStatus
 from hermes.messages.values import ChatType
-from tests.fakes.llm_server import FakeLLM
 from tests.fakes.recording import RecordingAddress
 from tests.fakes.waiting import wait_until
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

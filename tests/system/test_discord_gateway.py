@@ -12,16 +12,10 @@ from hermes.adapters.platforms.embedded import EmbeddedPlatform
 from hermes.config import load_config
 from hermes.messages.ports import PlatformState
 from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.llm_server import FakeLLM, Reply
+from tests.fakes.llm_server import Reply
 from tests.fakes.waiting import wait_until
 
 FENCE = re.compile(r"^ {0,3}```", re.MULTILINE)
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

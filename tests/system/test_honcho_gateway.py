@@ -14,13 +14,7 @@ from hermes.config import load_config
 from hermes.messages.values import ChatType
 from hermes.policies import texts
 from tests.fakes.honcho_server import FakeHoncho
-from tests.fakes.llm_server import FakeLLM, Reply, last_user_text, tool_results
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
+from tests.fakes.llm_server import Reply, last_user_text, tool_results
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 from hermes.actors import SystemOverrides, start_system
 from hermes.adapters.platforms.embedded import EmbeddedChat, EmbeddedPlatform
 from hermes.config import load_config
-from tests.fakes.llm_server import FakeLLM
 from tests.fakes.waiting import wait_until
 
 ALICE = EmbeddedChat(chat_id="alice-chat", user_id="alice", user_name="Alice")
@@ -50,12 +49,6 @@ def install(home: Path, name: str, events: str, handler: str) -> Path:
     (directory / "HOOK.yaml").write_text(f"name: {name}\nevents: {events}\n")
     (directory / "handler.py").write_text(textwrap.dedent(handler))
     return directory
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

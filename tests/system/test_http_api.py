@@ -16,15 +16,8 @@ import pytest
 
 from hermes.actors import SystemOverrides, start_system
 from hermes.config import load_config
-from tests.fakes.llm_server import FakeLLM
 
 API_KEY = "test-gateway-key"
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -22,15 +22,9 @@ from hermes.messages.memory import MemoryScope
 from hermes.messages.router import GetRouterStatus
 from hermes.messages.values import Platform, Sender
 from hermes.policies import texts
-from tests.fakes.llm_server import FakeLLM, Reply, last_user_text, tool_results
+from tests.fakes.llm_server import Reply, last_user_text, tool_results
 from tests.fakes.recording import FakeClock
 from tests.fakes.waiting import wait_until
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from hermes.actors import SystemOverrides, start_system
 from hermes.config import load_config
 from hermes.messages.router import GetRouterStatus
 from hermes.policies.pairing import APPROVED_TEXT, REFUSED_TEXT
-from tests.fakes.llm_server import FakeLLM
 from tests.fakes.recording import FakeClock
 from tests.fakes.telegram_server import FakeTelegram, FakeUser, private_chat
 from tests.fakes.waiting import wait_until
@@ -27,12 +26,6 @@ CAROL = FakeUser(1003, "Carol")
 DAVE = FakeUser(1004, "Dave")
 ERIN = FakeUser(1005, "Erin")
 CODE = re.compile(r"Your pairing code is ([A-Z2-9]{8})")
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

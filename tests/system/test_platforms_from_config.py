@@ -12,18 +12,11 @@ from hermes.actors import SystemOverrides, start_system
 from hermes.config import load_config
 from hermes.messages.router import GetRouterStatus
 from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.llm_server import FakeLLM
 from tests.fakes.telegram_server import FakeTelegram, FakeUser, private_chat
 from tests.fakes.waiting import wait_until
 
 ALICE = FakeUser(1001, "Alice", username="alice")
 MALLORY = FakeUser(6666, "Mallory", username="mallory")
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

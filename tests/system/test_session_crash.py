@@ -22,7 +22,7 @@ from hermes.messages.delivery import OutboundKind, OutboundMessage
 from hermes.messages.router import GetRouterStatus
 from hermes.messages.values import Sender
 from hermes.policies import texts
-from tests.fakes.llm_server import FakeLLM, last_user_text, tool_then_answer
+from tests.fakes.llm_server import last_user_text, tool_then_answer
 from tests.fakes.memory import FakeHandle, FakeManager, FakeMemoryProvider
 from tests.fakes.stubborn_agent import StubbornAgent
 from tests.fakes.waiting import wait_until
@@ -68,12 +68,6 @@ class BrokenMemory(FakeMemoryProvider):
     def opens(self, chat_id: str) -> int:
         with self.lock:
             return sum(1 for scope in self.opened if scope.session_key.endswith(f":{chat_id}"))
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from hermes.adapters.platforms.telegram_platform import TelegramPlatform, Telegr
 from hermes.config import load_config
 from hermes.messages.ports import PlatformState
 from hermes.policies.chunking import split_message
-from tests.fakes.llm_server import FakeLLM, Reply
+from tests.fakes.llm_server import Reply
 from tests.fakes.telegram_server import FakeChat, FakeTelegram, FakeUser, private_chat
 from tests.fakes.waiting import wait_until
 
@@ -20,12 +20,6 @@ ALICE = FakeUser(1001, "Alice", username="alice")
 BOB = FakeUser(1002, "Bob", username="bob")
 GROUP = FakeChat(-2001, "group", title="Team")
 FORUM = FakeChat(-1003002, "supergroup", title="Forum", is_forum=True)
-
-
-@pytest.fixture
-def llm():
-    with FakeLLM() as fake:
-        yield fake
 
 
 @pytest.fixture

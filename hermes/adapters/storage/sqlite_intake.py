@@ -12,6 +12,7 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Final, assert_never
 
+from hermes.adapters.storage.sqlite_batch import Executor
 from hermes.adapters.storage.sqlite_codec import to_text
 from hermes.adapters.storage.sqlite_messages import (
     delivery_from_json,
@@ -27,11 +28,18 @@ logger = logging.getLogger(__name__)
 
 _INSERT_INBOUND: Final = """INSERT OR IGNORE INTO inbound_journal (platform, message_id,
     session_key, received_at, message, settled) VALUES (?, ?, ?, ?, ?, ?)"""
-_SETTLE: Final = """UPDATE inbound_journal SET settled = 1
-    WHERE platform = ? AND message_id = ?"""
+_SETTLE: Final = """INSERT INTO inbound_journal (platform, message_id, session_key,
+    received_at, message, settled) VALUES (?, ?, '', ?, NULL, 1)
+    ON CONFLICT (platform, message_id) DO UPDATE SET settled = 1"""
+"""Settle a journaled message; one not journaled yet (its journal write was lost, or comes
+later) gets a settled row, so that a later journal write of it changes nothing and its
+re-delivery is dropped."""
 _INSERT_OUTBOX: Final = """INSERT OR REPLACE INTO outbox (delivery_id, message, created_at)
     VALUES (?, ?, ?)"""
 _DELETE_OUTBOX: Final = "DELETE FROM outbox WHERE delivery_id = ?"
+WRITES: Final = (_INSERT_INBOUND, _SETTLE, _INSERT_OUTBOX, _DELETE_OUTBOX)
+"""The statements ``apply_intake`` runs, in an order they may be batched in (``sqlite_batch``):
+a message is journaled before it is settled, a reply put in the outbox before it leaves it."""
 _SELECT_UNSETTLED: Final = """SELECT platform, message_id, message FROM inbound_journal
     WHERE settled = 0 AND received_at >= ? ORDER BY received_at, rowid"""
 _SELECT_OUTBOX: Final = "SELECT delivery_id, message FROM outbox ORDER BY created_at, rowid"
@@ -40,7 +48,7 @@ _ABANDON_UNSETTLED: Final = (
 )
 
 
-def apply_intake(conn: sqlite3.Connection, write: RecordInbound | Settle | OutboxDone) -> None:
+def apply_intake(conn: Executor, write: RecordInbound | Settle | OutboxDone) -> None:
     """Apply one journal or outbox write (inside the caller's transaction)."""
     match write:
         case RecordInbound():
@@ -53,7 +61,7 @@ def apply_intake(conn: sqlite3.Connection, write: RecordInbound | Settle | Outbo
             assert_never(write)
 
 
-def record_inbound(conn: sqlite3.Connection, write: RecordInbound) -> None:
+def record_inbound(conn: Executor, write: RecordInbound) -> None:
     """Journal one inbound message (a message already journaled is left as it is)."""
     payload = None if write.message is None else inbound_to_json(write.message)
     conn.execute(
@@ -69,12 +77,13 @@ def record_inbound(conn: sqlite3.Connection, write: RecordInbound) -> None:
     )
 
 
-def settle(conn: sqlite3.Connection, write: Settle, at: datetime) -> None:
+def settle(conn: Executor, write: Settle, at: datetime) -> None:
     """Mark ``write``'s inputs settled and put its reply in the outbox."""
-    conn.executemany(_SETTLE, ((ref.platform.value, ref.message_id) for ref in write.inputs))
+    stamp = to_text(at)
+    conn.executemany(_SETTLE, ((ref.platform.value, ref.message_id, stamp) for ref in write.inputs))
     if write.reply is not None:
         conn.execute(
-            _INSERT_OUTBOX, (write.reply.delivery_id, delivery_to_json(write.reply), to_text(at))
+            _INSERT_OUTBOX, (write.reply.delivery_id, delivery_to_json(write.reply), stamp)
         )
 
 
