@@ -4,6 +4,11 @@ Platform adapters, the AgentRuntime and the Scheduler own one ``LoopThread`` eac
 to a ``LoopAddress`` run their handler on the loop thread, one at a time in arrival order, so
 the owner's state needs no lock; a handler must never block (no pykka ``ask``/``get`` on the
 loop). This is one thread hop where a pykka actor forwarding to a loop would be two.
+
+Waking a loop from another thread is a system call (asyncio writes to its self-pipe), and the
+caller gives up the GIL for it: under load, one per message made every teller wait its turn
+for the GIL again. So ``call`` gathers messages in an inbox and wakes the loop only for the
+first one of a batch; the loop runs the whole batch in one callback, in arrival order.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, Generic, TypeVar
 
@@ -36,6 +42,10 @@ class LoopThread:
         self._loop.set_exception_handler(self._log_exception)
         self._thread = threading.Thread(target=self._run, name=name)
         self._ready = threading.Event()
+        self._inbox: deque[tuple[Callable[..., object], tuple[object, ...]]] = deque()
+        self._inbox_lock = threading.Lock()
+        self._drain_due = False
+        """A ``_drain`` is scheduled on the loop: later calls join its batch."""
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -56,14 +66,21 @@ class LoopThread:
         return threading.current_thread() is self._thread
 
     def call(self, callback: Callable[..., object], *args: object) -> None:
-        """Schedule ``callback(*args)`` on the loop; never blocks.
+        """Schedule ``callback(*args)`` on the loop, after every earlier ``call``; never blocks.
 
         Raises:
             AddressClosedError: the loop has stopped.
         """
+        if self._loop.is_closed():
+            raise AddressClosedError(f"{self.name} has stopped")
+        with self._inbox_lock:
+            self._inbox.append((callback, args))
+            if self._drain_due:
+                return  # the loop is woken already and will take this one too
+            self._drain_due = True
         try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError as error:  # "Event loop is closed"
+            self._loop.call_soon_threadsafe(self._drain)
+        except RuntimeError as error:  # "Event loop is closed": nothing will run any more
             raise AddressClosedError(f"{self.name} has stopped") from error
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
@@ -108,6 +125,33 @@ class LoopThread:
                 break
         finally:
             self._shutdown_loop()
+
+    def _drain(self) -> None:
+        """Run every call gathered so far, in order (on the loop)."""
+        with self._inbox_lock:
+            batch, self._inbox = self._inbox, deque()
+            self._drain_due = False
+        while batch:
+            callback, args = batch.popleft()
+            try:
+                callback(*args)
+            except (SystemExit, KeyboardInterrupt):
+                self._keep(batch)  # the rest still runs, once ``_run`` has logged this
+                raise
+            except BaseException as error:  # noqa: BLE001  (as asyncio's own callbacks: logged)
+                self._loop.call_exception_handler(
+                    {"message": f"Exception in callback {callback!r}", "exception": error}
+                )
+
+    def _keep(self, batch: deque[tuple[Callable[..., object], tuple[object, ...]]]) -> None:
+        """Put ``batch`` back in front of the inbox and drain it next (on the loop)."""
+        with self._inbox_lock:
+            batch.extend(self._inbox)
+            self._inbox = batch
+            schedule = bool(batch) and not self._drain_due
+            self._drain_due = self._drain_due or schedule
+        if schedule:
+            self._loop.call_soon(self._drain)
 
     def _shutdown_loop(self) -> None:
         tasks = [task for task in asyncio.all_tasks(self._loop) if not task.done()]

@@ -145,8 +145,10 @@ class AgentRuntime:
         turn = RuntimeTurn(start=message, deltas=DeltaBuffer(message, self._loop_thread.loop))
         self._idle.clear()
         self._turns[turn.turn_id] = turn
-        turn.task = self._loop_thread.loop.create_task(
-            self._run_turn(turn), name=f"turn-{turn.turn_id}"
+        # Not through the loop's task factory (``contain_exits``): ``_run_turn`` catches every
+        # exception itself, so the guard's wrapper coroutine would only cost time per turn.
+        turn.task = asyncio.Task(
+            self._run_turn(turn), loop=self._loop_thread.loop, name=f"turn-{turn.turn_id}"
         )
         turn.task.add_done_callback(functools.partial(self._turn_done, turn))
 
@@ -162,8 +164,7 @@ class AgentRuntime:
         if error is not None:
             self._settle(turn, failed_turn(turn.context, error))
         else:  # cancelled before it began, so it could not report itself
-            cancelled = TurnFailed(turn_id=turn.turn_id, failure=TurnFailure.CANCELLED, detail="")
-            self._settle(turn, cancelled)
+            self._settle(turn, _cancelled(turn))
 
     async def _run_turn(self, turn: RuntimeTurn) -> None:
         """Run ``turn`` and report it; every outcome is settled here, in the frame that sees it."""
@@ -173,13 +174,11 @@ class AgentRuntime:
         try:
             await self._slots.acquire()
             self._began(turn)
-            async with asyncio.timeout(self._deps.turn_timeout):
-                result = await self._deps.agent.run_turn(context, on_delta)
+            result = await self._deps.agent.run_turn(context, on_delta)
         except TimeoutError:
-            detail = texts.turn_timed_out(self._deps.turn_timeout)
-            event = TurnFailed(turn_id=context.turn_id, failure=TurnFailure.TIMEOUT, detail=detail)
-        except asyncio.CancelledError:
-            event = TurnFailed(turn_id=context.turn_id, failure=TurnFailure.CANCELLED, detail="")
+            event = self._timed_out(turn)
+        except asyncio.CancelledError:  # by /stop, a newer message, a reset, or its time limit
+            event = self._timed_out(turn) if turn.timed_out else _cancelled(turn)
         except BaseException as error:  # noqa: BLE001  (SystemExit in a tool must not stop the gateway)
             event = failed_turn(context, error)
         else:
@@ -187,13 +186,26 @@ class AgentRuntime:
         self._settle(turn, event)
 
     def _began(self, turn: RuntimeTurn) -> None:
-        """``turn`` holds a slot now: it runs, and the watchdog of its timeout is armed."""
+        """``turn`` holds a slot now: it runs, and its time limit is armed.
+
+        One timer per turn: when it fires, the turn is cancelled and the stall watchdog armed.
+        """
         loop = self._loop_thread.loop
         turn.holds_slot = True
         turn.began = loop.time()
         turn.started_at = self._deps.clock.now()
-        deadline = self._deps.turn_timeout + self._deps.cancel_grace
-        turn.watchdogs.append(loop.call_later(deadline, self._watchdog, turn, TurnFailure.TIMEOUT))
+        turn.watchdogs.append(loop.call_later(self._deps.turn_timeout, self._expire, turn))
+
+    def _expire(self, turn: RuntimeTurn) -> None:
+        """``turn`` has run ``turn_timeout`` seconds: cancel it, reported as ``TIMEOUT``."""
+        if turn.settled:
+            return
+        turn.timed_out = True
+        self._cancel(turn, TurnFailure.TIMEOUT, self._deps.cancel_grace)
+
+    def _timed_out(self, turn: RuntimeTurn) -> TurnFailed:
+        detail = texts.turn_timed_out(self._deps.turn_timeout)
+        return TurnFailed(turn_id=turn.turn_id, failure=TurnFailure.TIMEOUT, detail=detail)
 
     def _settle(self, turn: RuntimeTurn, event: TurnEvent) -> None:
         """Report ``turn``'s one outcome and free what it held; a later outcome is dropped."""
@@ -260,3 +272,7 @@ class AgentRuntime:
             completed=self._completed,
             failed=self._failed,
         )
+
+
+def _cancelled(turn: RuntimeTurn) -> TurnFailed:
+    return TurnFailed(turn_id=turn.turn_id, failure=TurnFailure.CANCELLED, detail="")

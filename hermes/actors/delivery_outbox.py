@@ -55,6 +55,8 @@ class Pending:
 
     def remaining(self) -> SendOutbound:
         """The delivery as it must be sent now: the chunks not yet confirmed."""
+        if self.confirmed == 0:  # the first attempt, or nothing confirmed yet: all of it
+            return self.send
         return replace(
             self.send, chunks=self.send.chunks[self.confirmed :], first_chunk=self.confirmed
         )

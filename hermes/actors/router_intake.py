@@ -45,7 +45,9 @@ class RouterIntake:
         """Seed the dedupe window with ``recent`` (journaled before this start)."""
         self.gate = gate
         self._store = store
-        self._seen: OrderedDict[DedupeKey, None] = OrderedDict.fromkeys(recent)
+        # Kept as one string per message (not a tuple): a flat string is invisible to the
+        # garbage collector, which otherwise walks the whole window on every full collection.
+        self._seen: OrderedDict[str, None] = OrderedDict.fromkeys(_flat(key) for key in recent)
         self._per_user = group_sessions_per_user
         self.duplicates = 0
 
@@ -67,7 +69,7 @@ class RouterIntake:
         if command.resumed:
             self._remember(key)
             return route
-        if key in self._seen:
+        if _flat(key) in self._seen:
             self.duplicates += 1
             logger.info("dropped re-delivered message %s from %s", key[1], key[0])
             if command.receipt is not None:  # confirmed once its first copy is durable
@@ -91,7 +93,7 @@ class RouterIntake:
         )
 
     def _remember(self, key: DedupeKey) -> None:
-        self._seen[key] = None
+        self._seen[_flat(key)] = None
         if len(self._seen) > DEDUPE_WINDOW:
             self._seen.popitem(last=False)
 
@@ -104,3 +106,8 @@ class RouterIntake:
             receipt.reply_to.tell(InboundJournaled(token=receipt.token))
         except AddressClosedError:
             logger.debug("platform gone; receipt %s not confirmed", receipt.token)
+
+
+def _flat(key: DedupeKey) -> str:
+    """``key`` as one string; a platform's name never holds NUL, so no two keys collide."""
+    return f"{key[0].value}\x00{key[1]}"

@@ -87,6 +87,8 @@ class RuntimeTurn:
     began: float = 0.0
     """``loop.time()`` when it got its slot."""
     holds_slot: bool = False
+    timed_out: bool = False
+    """Its time limit cancelled it: the cancellation is reported as ``TIMEOUT``."""
     settled: bool = False
     """Its one outcome was reported; anything it ends with later is dropped."""
     watchdogs: list[asyncio.TimerHandle] = field(default_factory=list)

@@ -10,7 +10,6 @@ once even mid-turn. How it stops (passivation, the ending protocol) is in ``sess
 from __future__ import annotations
 
 import logging
-import secrets
 from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
@@ -21,6 +20,7 @@ import pykka
 from hermes.actors import session_commands as commands
 from hermes.actors import session_notices as notices
 from hermes.actors.address import ActorAddress
+from hermes.actors.ids import new_id
 from hermes.actors.session_output import SessionOutput
 from hermes.actors.session_state import SessionDeps, SessionState, Turn, TurnStop
 from hermes.actors.session_stop import StopProtocol
@@ -344,7 +344,7 @@ class SessionActor(pykka.ThreadingActor):
         if count == 0:
             return
         batch = tuple(self._state.pending.popleft() for _ in range(count))
-        turn, context = self._state.begin_turn(batch, secrets.token_hex(8))
+        turn, context = self._state.begin_turn(batch, new_id())
         self._state.hooks.agent("agent:start", batch, context.session_id)
         stream = batch[-1].message.stream_reply
         self._deps.runtime.tell(

@@ -12,10 +12,10 @@ it retries by itself. Used on its SessionActor's thread only.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import replace
 
+from hermes.actors.ids import new_id
 from hermes.actors.session_state import SessionState, Turn
 from hermes.messages.address import Address
 from hermes.messages.agent import TurnResult
@@ -59,13 +59,15 @@ class SessionOutput:
     def record_answer(self, turn: Turn, result: TurnResult) -> None:
         """A completed turn: its transcript, its inputs settled and its answer, in one write."""
         last = turn.inputs[-1].message
-        reply = self._deliver(last, result.text, OutboundKind.REPLY, result.usage)
         messages = self._state.append_turn(turn, result)
         if messages is None:  # a stateless request: nothing is kept
-            self._deps.delivery.tell(reply)
+            self._deps.delivery.tell(
+                self._deliver(last, result.text, OutboundKind.REPLY, result.usage)
+            )
             return
         refs = self._journaled([item.message for item in turn.inputs])
         durable = bool(refs) and not last.awaits_reply
+        reply = self._deliver(last, result.text, OutboundKind.REPLY, result.usage, durable=durable)
         settle = self._settle(refs, reply if durable else None) if refs else None
         record = self._state.require_record()
         self._deps.store.tell(RecordTurn(record=record, messages=messages, settle=settle))
@@ -75,7 +77,9 @@ class SessionOutput:
     def _settle(self, refs: tuple[InboundRef, ...], reply: DeliverMessage | None) -> Settle:
         if reply is None:
             return Settle(inputs=refs)
-        return Settle(inputs=refs, reply=replace(reply, durable=True), delivery=self._deps.delivery)
+        if not reply.durable:
+            reply = replace(reply, durable=True)
+        return Settle(inputs=refs, reply=reply, delivery=self._deps.delivery)
 
     def _journaled(self, inputs: Sequence[InboundMessage]) -> tuple[InboundRef, ...]:
         """The inputs the Router journaled: chat messages (not HTTP requests) of a kept session."""
@@ -88,12 +92,18 @@ class SessionOutput:
         )
 
     def _deliver(
-        self, to: InboundMessage, text: str, kind: OutboundKind, usage: TokenUsage | None
+        self,
+        to: InboundMessage,
+        text: str,
+        kind: OutboundKind,
+        usage: TokenUsage | None,
+        *,
+        durable: bool = False,
     ) -> DeliverMessage:
         record = self._state.record
         ephemeral = self._deps.route.ephemeral
         return DeliverMessage(
-            delivery_id=secrets.token_hex(8),
+            delivery_id=new_id(),
             message=OutboundMessage(
                 target=to.origin,
                 text=text,
@@ -103,4 +113,5 @@ class SessionOutput:
                 usage=usage,
             ),
             reply_to=self._reply_to,
+            durable=durable,
         )

@@ -29,7 +29,7 @@ def check_client_id(value: str) -> str | None:
         return "must not be empty"
     if len(value) > MAX_HEADER_ID_LENGTH:
         return f"must be at most {MAX_HEADER_ID_LENGTH} characters"
-    if any(ch in _FORBIDDEN_ID_CHARS for ch in value):
+    if not _FORBIDDEN_ID_CHARS.isdisjoint(value):
         return "must not contain CR, LF or NUL"
     return None
 
@@ -125,7 +125,7 @@ class SessionKey:
     value: str
 
     def __post_init__(self) -> None:
-        if not self.value or any(ch in _FORBIDDEN_ID_CHARS for ch in self.value):
+        if not self.value or not _FORBIDDEN_ID_CHARS.isdisjoint(self.value):
             raise ValueError(f"invalid session key {self.value!r}")
 
     def __str__(self) -> str:

@@ -2,8 +2,9 @@
 
 ``LocalMemoryProvider`` owns one database file and one ``MemoryWorker``; every SQLite call runs
 inline on the worker's loop thread (they take microseconds to a few milliseconds), so the file
-has exactly one user. A manager serves one scope and a handle one user in it: neither can name
-another scope or another user, and no id a user sends ever becomes a file path.
+has exactly one user. Recorded exchanges of all sessions are written together, one transaction
+per batch (``local_batch``). A manager serves one scope and a handle one user in it: neither can
+name another scope or another user, and no id a user sends ever becomes a file path.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -23,6 +25,7 @@ from hermes.adapters.memory.formatting import (
     quoted,
     search_text,
 )
+from hermes.adapters.memory.local_batch import Exchange, ExchangeBatch
 from hermes.adapters.memory.local_store import LocalMemoryStore, StoredMessage
 from hermes.adapters.memory.writer import MemoryWorker, RetryPolicy, WorkerSettings, WriteQueue
 from hermes.messages.address import AddressClosedError
@@ -58,6 +61,7 @@ class LocalMemoryProvider:
             WorkerSettings(name="memory-local", retry=retry or RetryPolicy())
         )
         self._worker.start()
+        self._batch = ExchangeBatch(self._store, self._worker)
 
     @property
     def description(self) -> str:
@@ -72,7 +76,7 @@ class LocalMemoryProvider:
         """
         if self._worker.closed:
             raise RuntimeError("the local memory provider is closed")
-        return LocalMemoryManager(scope, self._store, self._worker)
+        return LocalMemoryManager(scope, self._store, self._worker, self._batch)
 
     def close(self, timeout: float) -> None:
         """Finish queued writes (up to ``timeout``), then close the database."""
@@ -82,11 +86,18 @@ class LocalMemoryProvider:
 class LocalMemoryManager:
     """One session's local memory; its methods are called from that session's actor thread."""
 
-    def __init__(self, scope: MemoryScope, store: LocalMemoryStore, worker: MemoryWorker) -> None:
-        """Serve ``scope`` from ``store`` through ``worker``."""
+    def __init__(
+        self,
+        scope: MemoryScope,
+        store: LocalMemoryStore,
+        worker: MemoryWorker,
+        batch: ExchangeBatch,
+    ) -> None:
+        """Serve ``scope`` from ``store`` through ``worker``; exchanges join ``batch``."""
         self.scope = scope
         self._store = store
         self._worker = worker
+        self._batch = batch
         self._queue = WriteQueue(scope.scope)
         self._closed = threading.Event()
 
@@ -108,10 +119,15 @@ class LocalMemoryManager:
                 StoredMessage(role="assistant", sender_id="", sender_name=None, content=reply)
             )
         if messages:
-            write = partial(
-                self._store.append, self.scope.scope, session_id, tuple(messages), _utc_now()
+            self._batch.add(
+                Exchange(
+                    queue=self._queue,
+                    scope=self.scope.scope,
+                    session_id=session_id,
+                    messages=tuple(messages),
+                    at=_utc_now(),
+                )
             )
-            self._worker.enqueue(self._queue, "record", write)
 
     def end_session(self, session_id: str) -> None:
         """Queue a row saying ``session_id`` ended; returns at once."""
@@ -119,8 +135,14 @@ class LocalMemoryManager:
         self._worker.enqueue(self._queue, "end_session", write)
 
     def drain(self, timeout: float) -> bool:
-        """Wait until this manager's queued writes are done; False on timeout."""
-        return self._worker.drain(self._queue, timeout)
+        """Wait until this manager's queued writes are done; False on timeout.
+
+        Its exchanges are in the shared batch, or on its own queue when they failed there.
+        """
+        deadline = time.monotonic() + timeout
+        if not self._worker.drain(self._batch.queue, timeout):
+            return False
+        return self._worker.drain(self._queue, max(deadline - time.monotonic(), 0.0))
 
     def close(self) -> None:
         """Refuse further reads through this manager's handles."""

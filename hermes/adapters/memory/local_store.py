@@ -10,6 +10,7 @@ query text can raise a syntax error or read outside its scope. The file is WAL-j
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import sqlite3
@@ -105,6 +106,11 @@ class SavedConclusion:
     created_at: str
 
 
+ExchangeRows = tuple[str, str, "Sequence[StoredMessage]", datetime]
+"""One exchange to store: its scope, session_id, messages and time."""
+
+
+@functools.lru_cache(maxsize=4096)
 def scope_tag(scope: str) -> str:
     """The FTS5 token standing for ``scope``: one alphanumeric word, whatever the scope holds."""
     return "s" + hashlib.sha256(scope.encode()).hexdigest()[:32]
@@ -166,6 +172,10 @@ class LocalMemoryStore:
         self, scope: str, session_id: str, messages: Sequence[StoredMessage], at: datetime
     ) -> None:
         """Store one exchange's messages in ``scope``, in order, in one transaction."""
+        self.append_many(((scope, session_id, messages, at),))
+
+    def append_many(self, exchanges: Sequence[ExchangeRows]) -> None:
+        """Store several exchanges, in order, in one transaction."""
         rows = [
             (
                 scope,
@@ -175,8 +185,10 @@ class LocalMemoryStore:
                 message.sender_id,
                 message.sender_name,
                 capped(message.content, MAX_MESSAGE_CHARS),
-                at.isoformat(),
+                stamp,
             )
+            for scope, session_id, messages, at in exchanges
+            for stamp in (at.isoformat(),)
             for message in messages
         ]
         with self._connection:

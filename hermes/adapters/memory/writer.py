@@ -114,6 +114,16 @@ class MemoryWorker:
         if not queued:
             logger.error("memory %s for scope %r dropped: provider closed", what, queue.label)
 
+    def enqueue_here(self, queue: WriteQueue, what: str, job: Job) -> None:
+        """``enqueue`` from a job running on the worker's own loop: queued now, in call order.
+
+        Raises:
+            RuntimeError: called from another thread.
+        """
+        if not self._loop_thread.in_loop_thread():
+            raise RuntimeError("MemoryWorker.enqueue_here runs on the worker's loop only")
+        self._push(queue, what, job)
+
     def drain(self, queue: WriteQueue, timeout: float) -> bool:
         """Block until ``queue`` is empty and idle; False if that took longer than ``timeout``."""
         if self._loop_thread.in_loop_thread():

@@ -50,7 +50,11 @@ class EmbeddedPlatform:
         max_message_length: int | None = None,
         listener: Callable[[OutboundMessage], None] | None = None,
     ) -> None:
-        """Record outbound messages; call ``listener`` with each (on Delivery's thread)."""
+        """Record outbound messages, or, given a ``listener``, call it with each instead.
+
+        The listener runs on Delivery's thread; what it is given is not kept (``outbox`` and
+        ``wait_for`` then see nothing), so a long-running host does not accumulate every reply.
+        """
         self._limit = max_message_length
         self._listener = listener
         self._router: Address[RouteInbound] | None = None
@@ -176,9 +180,10 @@ class EmbeddedPlatform:
             )
             for chunk in command.chunks
         ]
-        with self._condition:
-            self._outbox.extend(parts)
-            self._condition.notify_all()
+        if self._listener is None:
+            with self._condition:
+                self._outbox.extend(parts)
+                self._condition.notify_all()
         with contextlib.suppress(AddressClosedError):  # delivery stopped: nobody to confirm to
             command.reply_to.tell(OutboundSent(delivery_id=command.delivery_id))
         if self._listener is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from hermes.messages.store import SessionRecord
 from hermes.messages.values import ChatAddress, ChatType, Platform, Sender, SessionKey, TokenUsage
@@ -15,6 +16,8 @@ from hermes.messages.values import ChatAddress, ChatType, Platform, Sender, Sess
 
 def to_text(moment: datetime) -> str:
     """Fixed-width ISO-8601 in UTC, so that text order is time order."""
+    if moment.tzinfo is UTC:  # the usual case: already UTC, nothing to convert
+        return moment.isoformat(timespec="microseconds")
     if moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment!r}: the store keeps aware UTC only")
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -25,8 +28,9 @@ def from_text(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(UTC)
 
 
+@lru_cache(maxsize=4096)
 def address_to_json(origin: ChatAddress) -> str:
-    """A chat address as JSON."""
+    """A chat address as JSON (the addresses of busy chats are encoded once, then reused)."""
     fields = {
         "platform": origin.platform.value,
         "chat_id": origin.chat_id,
@@ -52,8 +56,9 @@ def address_from_json(text: str) -> ChatAddress:
 SessionRow = tuple[str, str, str, str, str | None, int, int, int, str | None]
 
 
+@lru_cache(maxsize=4096)
 def sender_to_json(sender: Sender) -> str:
-    """A sender as JSON."""
+    """A sender as JSON (encoded once per sender while it is busy)."""
     return json.dumps({"user_id": sender.user_id, "user_name": sender.user_name})
 
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Final, assert_never
 
+from hermes.adapters.storage.sqlite_batch import StatementBuffer
 from hermes.adapters.storage.sqlite_codec import (
     address_from_json,
     address_to_json,
@@ -22,6 +23,7 @@ from hermes.adapters.storage.sqlite_codec import (
     to_text,
 )
 from hermes.adapters.storage.sqlite_intake import (
+    WRITES,
     apply_intake,
     pending_outbox,
     settle,
@@ -102,6 +104,10 @@ _UPSERT_HOME: Final = """INSERT INTO home_channels (platform, address, name, upd
         name = excluded.name, updated_at = excluded.updated_at"""
 _SELECT_HOMES: Final = "SELECT platform, address, name FROM home_channels ORDER BY platform"
 _PRUNE_INBOUND: Final = "DELETE FROM inbound_journal WHERE received_at < ?"
+_BATCHED: Final = (_UPSERT_SESSION, _UPSERT_CURRENT, _INSERT_MESSAGE, *WRITES)
+"""Statements gathered per transaction (``sqlite_batch``), in the order they are written."""
+_CURRENT_CACHE: Final = 50_000
+"""Session keys whose current session_history row is remembered (then forgotten at once)."""
 _ROW_ERRORS: Final = (sqlite3.Error, ValueError, TypeError, KeyError)
 """What reading may raise: a database error, or a stored value that does not decode."""
 
@@ -118,6 +124,9 @@ class SqliteStorage:
         self._conn = connection
         self._location = location
         self._closed = False
+        self._current: dict[str, tuple[str, str]] = {}
+        """session_key -> (session_id, started_at) committed as current in session_history,
+        so a turn does not write that row again (cleared on rollback and on any session end)."""
 
     @classmethod
     def open(cls, path: Path) -> SqliteStorage:
@@ -164,10 +173,13 @@ class SqliteStorage:
         with self._translate("write to"):
             self._conn.execute("BEGIN IMMEDIATE")
             try:
+                rows = StatementBuffer(self._conn, _BATCHED)
                 for write in writes:
-                    self._apply_one(write)
+                    self._apply_one(write, rows)
+                rows.flush()
                 self._conn.execute("COMMIT")
             except BaseException:
+                self._current.clear()  # it may name rows this rollback takes back
                 self._rollback()
                 raise
 
@@ -285,25 +297,38 @@ class SqliteStorage:
         with self._translate("close"):
             self._conn.close()
 
-    def _apply_one(self, write: StoreWrite) -> None:
+    def _apply_one(self, write: StoreWrite, rows: StatementBuffer) -> None:
+        """Apply ``write``: the frequent statements gathered in ``rows``, others at once."""
         match write:
             case SaveSession(record=record, ended_session_id=ended_id):
-                self._save_record(record)
+                self._save_record(record, rows)
                 if ended_id is not None:
+                    self._current.clear()  # rare; the ended id must not be taken as current
                     ended_at = to_text(record.updated_at)
                     key = record.session_key.value
+                    rows.flush()
                     self._conn.execute(_MARK_ENDED, (ended_id, key, ended_at, write.end_reason))
             case RecordTurn(record=record, messages=messages):
-                self._save_record(record)
+                self._save_record(record, rows)
                 at = to_text(record.updated_at)
-                self._conn.executemany(
+                rows.executemany(
                     _INSERT_MESSAGE,
                     ((record.session_id, m.role.value, m.content, at) for m in messages),
                 )
                 if write.settle is not None:
-                    settle(self._conn, write.settle, record.updated_at)
+                    settle(rows, write.settle, record.updated_at)
             case RecordInbound() | Settle() | OutboxDone():
-                apply_intake(self._conn, write)
+                apply_intake(rows, write)
+            case SaveHomeChannel() | SaveCronJob() | DeleteCronJob() | RecordPairing():
+                rows.flush()  # the rare writes run in their place in the transaction
+                self._apply_other(write)
+            case _:
+                assert_never(write)
+
+    def _apply_other(
+        self, write: SaveHomeChannel | SaveCronJob | DeleteCronJob | RecordPairing
+    ) -> None:
+        match write:
             case SaveHomeChannel(home=home):
                 self._conn.execute(
                     _UPSERT_HOME,
@@ -323,12 +348,12 @@ class SqliteStorage:
             case _:
                 assert_never(write)
 
-    def _save_record(self, record: SessionRecord) -> None:
+    def _save_record(self, record: SessionRecord, rows: StatementBuffer) -> None:
         origin = None if record.origin is None else address_to_json(record.origin)
         key = record.session_key.value
         created_at = to_text(record.created_at)
         usage = record.usage
-        self._conn.execute(
+        rows.execute(
             _UPSERT_SESSION,
             (
                 key,
@@ -342,7 +367,12 @@ class SqliteStorage:
                 None if record.last_sender is None else sender_to_json(record.last_sender),
             ),
         )
-        self._conn.execute(_UPSERT_CURRENT, (record.session_id, key, created_at))
+        current = (record.session_id, created_at)
+        if self._current.get(key) != current:  # written once per session, not every turn
+            rows.execute(_UPSERT_CURRENT, (record.session_id, key, created_at))
+            if len(self._current) >= _CURRENT_CACHE:
+                self._current.clear()
+            self._current[key] = current
 
     def _rollback(self) -> None:
         # SQLite ends the transaction itself on some errors (SQLITE_FULL, IOERR), and
