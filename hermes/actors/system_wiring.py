@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 KNOWN_CHATS_HORIZON: Final = timedelta(days=30)
+KNOWN_CHATS_LIMIT: Final = 10_000
+"""Chats read at start for the directory and the mirror book (the most recently active)."""
 REPLY_GRACE_SECONDS: Final = 60.0
 """An HTTP request waits ``turn_timeout`` plus this for its answer (queueing, delivery)."""
 
@@ -253,15 +255,14 @@ def home_channels(config: Config, chosen: tuple[HomeChannel, ...]) -> tuple[Home
 def known_chats(storage: StateStorage) -> tuple[tuple[ChatAddress, SessionKey], ...]:
     """Chats of the sessions active in the last 30 days with their keys, oldest first.
 
+    At most the ``KNOWN_CHATS_LIMIT`` most recent: a long-quiet chat is known again once it
+    speaks.
+
     Delivery resolves names in targets from them; the Router finds the session to mirror
     deliveries into.
     """
     since = datetime.now(UTC) - KNOWN_CHATS_HORIZON
-    return tuple(
-        (record.origin, record.session_key)
-        for record in reversed(storage.list_sessions(since))
-        if record.origin is not None
-    )
+    return tuple(reversed(storage.recent_chats(since, KNOWN_CHATS_LIMIT)))
 
 
 def hook_runner(config: Config) -> HookRunner | None:

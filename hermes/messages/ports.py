@@ -18,7 +18,7 @@ from hermes.messages.agent import TurnContext, TurnResult
 from hermes.messages.delivery import DeliverMessage, PlatformCommand
 from hermes.messages.router import RouteInbound
 from hermes.messages.store import SessionRecord, SessionSnapshot, StoreWrite
-from hermes.messages.values import HomeChannel, InboundMessage, Platform, SessionKey
+from hermes.messages.values import ChatAddress, HomeChannel, InboundMessage, Platform, SessionKey
 
 DeltaSink = Callable[[str], None]
 """Receives partial answer text while a turn streams; called on the agent's event loop."""
@@ -76,6 +76,12 @@ class StateStorage(Protocol):
 
     def list_sessions(self, active_since: datetime | None) -> tuple[SessionRecord, ...]:
         """Entries updated at or after ``active_since`` (all when None), newest first."""
+        ...
+
+    def recent_chats(
+        self, active_since: datetime, limit: int
+    ) -> tuple[tuple[ChatAddress, SessionKey], ...]:
+        """The chats of the ``limit`` sessions updated last since ``active_since``, newest first."""
         ...
 
     def expired_candidates(self, updated_before: datetime, limit: int) -> tuple[SessionKey, ...]:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hermes.adapters.storage import sqlite_schema, sqlite_store
+from hermes.adapters.storage import sqlite_intake, sqlite_schema, sqlite_store
 from hermes.adapters.storage.sqlite_store import SqliteStorage
 from hermes.messages.ports import StateStorage, StorageError
 from hermes.messages.store import RecordInbound, RecordTurn, SaveSession, SessionRecord, StoreWrite
@@ -367,14 +367,40 @@ def test_list_sessions_is_newest_first_and_filters_by_activity(storage: SqliteSt
     assert storage.list_sessions(T0 + timedelta(days=1)) == ()
 
 
+def test_recent_chats_are_the_newest_with_an_origin_up_to_the_limit(storage: SqliteStorage) -> None:
+    keys = [SessionKey(value=name) for name in ("a", "b", "c", "d")]
+    chats = [ChatAddress(platform=Platform.TELEGRAM, chat_id=k.value) for k in keys]
+    storage.apply(
+        [
+            SaveSession(
+                record=record(
+                    f"s-{key.value}",
+                    key,
+                    T0 + timedelta(minutes=n),
+                    origin=None if key.value == "c" else chat,
+                )
+            )
+            for n, (key, chat) in enumerate(zip(keys, chats, strict=True))
+        ]
+    )
+
+    assert storage.recent_chats(T0, limit=2) == ((chats[3], keys[3]), (chats[1], keys[1]))
+    assert storage.recent_chats(T0 + timedelta(minutes=1), limit=10) == (
+        (chats[3], keys[3]),
+        (chats[1], keys[1]),
+    )
+    assert storage.recent_chats(T0 + timedelta(minutes=4), limit=10) == ()
+
+
 @pytest.mark.parametrize(
     ("sql", "parameters"),
     [
         (sqlite_store._SELECT_SESSION, ("k",)),
         (sqlite_store._SELECT_HISTORY, ("s", 50)),
         (sqlite_store._SELECT_ACTIVE, (T0.isoformat(),)),
-        (sqlite_store._SELECT_INBOUND, (T0.isoformat(),)),
-        (sqlite_store._PRUNE_INBOUND, (T0.isoformat(),)),
+        (sqlite_store._SELECT_CHATS, (T0.isoformat(), 10)),
+        (sqlite_intake._SELECT_RECENT, (T0.isoformat(),)),
+        (sqlite_intake._PRUNE, (T0.isoformat(),)),
     ],
 )
 def test_reads_are_index_lookups_not_table_scans(

@@ -22,7 +22,7 @@ from hermes.adapters.storage.sqlite_messages import (
 )
 from hermes.messages.delivery import DeliverMessage
 from hermes.messages.store import OutboxDone, RecordInbound, Settle
-from hermes.messages.values import InboundMessage
+from hermes.messages.values import InboundMessage, Platform
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,9 @@ WRITES: Final = (_INSERT_INBOUND, _SETTLE, _INSERT_OUTBOX, _DELETE_OUTBOX)
 a message is journaled before it is settled, a reply put in the outbox before it leaves it."""
 _SELECT_UNSETTLED: Final = """SELECT platform, message_id, message FROM inbound_journal
     WHERE settled = 0 AND received_at >= ? ORDER BY received_at, rowid"""
+_SELECT_RECENT: Final = """SELECT platform, message_id FROM inbound_journal
+    WHERE received_at >= ? ORDER BY received_at"""
+_PRUNE: Final = "DELETE FROM inbound_journal WHERE received_at < ?"
 _SELECT_OUTBOX: Final = "SELECT delivery_id, message FROM outbox ORDER BY created_at, rowid"
 _ABANDON_UNSETTLED: Final = (
     "UPDATE inbound_journal SET settled = 1 WHERE settled = 0 AND received_at < ?"
@@ -114,3 +117,14 @@ def pending_outbox(conn: sqlite3.Connection) -> tuple[DeliverMessage, ...]:
         except (ValueError, KeyError, TypeError):
             logger.exception("outbox entry %s is unreadable", delivery_id)
     return tuple(entries)
+
+
+def recent_inbound(conn: sqlite3.Connection, since: datetime) -> tuple[tuple[Platform, str], ...]:
+    """(platform, message_id) of messages journaled at or after ``since``, in journal order."""
+    cursor = conn.execute(_SELECT_RECENT, (to_text(since),))
+    return tuple((Platform(platform), str(mid)) for platform, mid in cursor)
+
+
+def prune_inbound(conn: sqlite3.Connection, before: datetime) -> int:
+    """Delete journal entries received before ``before``; return how many."""
+    return int(conn.execute(_PRUNE, (to_text(before),)).rowcount)

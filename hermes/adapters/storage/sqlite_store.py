@@ -26,6 +26,8 @@ from hermes.adapters.storage.sqlite_intake import (
     WRITES,
     apply_intake,
     pending_outbox,
+    prune_inbound,
+    recent_inbound,
     settle,
     unsettled_inbound,
 )
@@ -51,6 +53,7 @@ from hermes.messages.store import (
     StoreWrite,
 )
 from hermes.messages.values import (
+    ChatAddress,
     ChatMessage,
     HomeChannel,
     InboundMessage,
@@ -93,17 +96,15 @@ _SELECT_EXPIRED: Final = """SELECT session_key FROM sessions
     WHERE memory_flushed = 0 AND updated_at < ? ORDER BY updated_at LIMIT ?"""
 _SELECT_ACTIVE: Final = """SELECT session_key, session_id, created_at, updated_at,
     origin, input_tokens, output_tokens, memory_flushed, last_sender FROM sessions
-    WHERE updated_at >= ?
-    ORDER BY updated_at DESC, session_key"""
+    WHERE updated_at >= ? ORDER BY updated_at DESC, session_key"""
+_SELECT_CHATS: Final = """SELECT session_key, origin FROM sessions
+    WHERE updated_at >= ? AND origin IS NOT NULL ORDER BY updated_at DESC LIMIT ?"""
 _SELECT_HISTORY: Final = """SELECT role, content FROM (SELECT id, role, content
     FROM messages WHERE session_id = ? ORDER BY id DESC LIMIT ?) ORDER BY id"""
-_SELECT_INBOUND: Final = """SELECT platform, message_id FROM inbound_journal
-    WHERE received_at >= ? ORDER BY received_at"""
 _UPSERT_HOME: Final = """INSERT INTO home_channels (platform, address, name, updated_at)
     VALUES (?, ?, ?, ?) ON CONFLICT (platform) DO UPDATE SET address = excluded.address,
         name = excluded.name, updated_at = excluded.updated_at"""
 _SELECT_HOMES: Final = "SELECT platform, address, name FROM home_channels ORDER BY platform"
-_PRUNE_INBOUND: Final = "DELETE FROM inbound_journal WHERE received_at < ?"
 _BATCHED: Final = (_UPSERT_SESSION, _UPSERT_CURRENT, _INSERT_MESSAGE, *WRITES)
 """Statements gathered per transaction (``sqlite_batch``), in the order they are written."""
 _CURRENT_CACHE: Final = 50_000
@@ -217,6 +218,14 @@ class SqliteStorage:
             cursor = self._conn.execute(_SELECT_ACTIVE, (since,))
             return tuple(record_from_row(row) for row in cursor)
 
+    def recent_chats(
+        self, active_since: datetime, limit: int
+    ) -> tuple[tuple[ChatAddress, SessionKey], ...]:
+        """The chats of the ``limit`` sessions updated last since ``active_since``, newest first."""
+        with self._translate("list chats in", _ROW_ERRORS):
+            cursor = self._conn.execute(_SELECT_CHATS, (to_text(active_since), limit))
+            return tuple((address_from_json(o), SessionKey(value=k)) for k, o in cursor)
+
     def count_sessions(self) -> int:
         """How many session entries exist, for status."""
         with self._translate("count sessions in"):
@@ -251,13 +260,9 @@ class SqliteStorage:
             return load_pairing(self._conn)
 
     def recent_inbound(self, since: datetime) -> tuple[tuple[Platform, str], ...]:
-        """(platform, message_id) of inbound messages journaled at or after ``since``.
-
-        Ordered by the time they were journaled.
-        """
+        """(platform, message_id) of messages journaled since ``since``, in journal order."""
         with self._translate("read inbound journal from", _ROW_ERRORS):
-            cursor = self._conn.execute(_SELECT_INBOUND, (to_text(since),))
-            return tuple((Platform(platform), str(mid)) for platform, mid in cursor)
+            return recent_inbound(self._conn, since)
 
     def unsettled_inbound(self, since: datetime) -> tuple[InboundMessage, ...]:
         """Journaled chat messages since ``since`` never answered, oldest first (read at start).
@@ -282,7 +287,7 @@ class SqliteStorage:
     def prune_inbound(self, before: datetime) -> int:
         """Delete journal entries received before ``before``; return how many."""
         with self._translate("prune inbound journal in"):
-            return self._conn.execute(_PRUNE_INBOUND, (to_text(before),)).rowcount
+            return prune_inbound(self._conn, before)
 
     def close(self) -> None:
         """Checkpoint the WAL if that is cheap, and close; later calls do nothing."""
