@@ -70,11 +70,8 @@ CHECK_QUIET: Final = 3.0
 MAX_UNEXPECTED_EXITS: Final = 5
 """A gateway that dies by itself is restarted (as a supervisor would) this many times."""
 FIRST_USER_ID: Final = 700_001
-RESTART_TEXTS: Final = tuple(
-    text for text in (texts.SHUTTING_DOWN, getattr(texts, "RESTARTING", None)) if text
-)
-"""The restart notices of a graceful stop: its cut messages are answered after the restart.
-``RESTARTING`` is looked up so that the harness can also measure trees older than it."""
+RESTART_TEXTS: Final = (texts.SHUTTING_DOWN, texts.RESTARTING)
+"""The restart notices of a graceful stop: its cut messages are answered after the restart."""
 NOTICE_TEXTS: Final = (texts.QUEUED_BUSY, *RESTART_TEXTS)
 """Notices that are no outcome: "still answering, yours is next" (queue mode), restarts."""
 
