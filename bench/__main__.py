@@ -25,6 +25,7 @@ from bench import (
 )
 from bench.report import ScenarioReport, format_table, write_json
 from bench.runner import RunContext, progress
+from hermes.gc_tuning import tune_gc
 
 RESULTS_DIR: Final = Path(__file__).parent / "results"
 CACHE_DIR: Final = Path(tempfile.gettempdir()) / "hermes-bench-cache"
@@ -71,4 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # The collector settings `python -m hermes.actors` runs with, for every contender alike
+    # (one process). Not in main(): the in-process smoke test must not change pytest's.
+    tune_gc()
     raise SystemExit(main())

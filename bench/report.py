@@ -6,6 +6,7 @@ Store's group commit) is divided by each other one to give the ratios.
 
 from __future__ import annotations
 
+import gc
 import importlib.metadata
 import json
 import math
@@ -88,6 +89,7 @@ def machine() -> dict[str, object]:
         "load_average": os.getloadavg(),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
+        "gc_threshold": gc.get_threshold(),
         "libraries": versions,
     }
 

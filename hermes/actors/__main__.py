@@ -2,7 +2,8 @@
 
 In order, and nothing else: parse arguments; load the configuration once; configure logging
 (the only place that does); take the home's gateway lock; install SIGINT/SIGTERM handlers that
-set an event (and pykka's traceback dump on SIGUSR1); ``start_system``; wait on the event; and
+set an event (and pykka's traceback dump on SIGUSR1); tune the garbage collector for a
+long-running process (``hermes.gc_tuning``); ``start_system``; wait on the event; and
 in ``finally`` stop the system, which drains. ``admin`` is a thin client and starts no actors.
 """
 
@@ -29,6 +30,7 @@ from hermes.actors.logs import configure_logging
 from hermes.actors.pidlock import AlreadyRunningError, GatewayLock
 from hermes.actors.system import SystemOverrides, start_system
 from hermes.config import Config, ConfigError, load_config, resolve_home
+from hermes.gc_tuning import tune_gc
 from hermes.messages.ports import PlatformStartError, StorageError
 
 logger = logging.getLogger("hermes")
@@ -117,6 +119,7 @@ def _run(home: Path | None, log_level: str | None) -> int:
 def _serve(config: Config) -> int:
     stop = _StopRequest()
     _install_signal_handlers(stop)
+    tune_gc()
     try:
         system = start_system(config, SystemOverrides(request_stop=stop.by_admin))
     except StorageError as error:

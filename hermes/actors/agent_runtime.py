@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Final, assert_never
 
 from hermes.actors.runtime_guard import awaiting_at, contain_exits
+from hermes.actors.runtime_pacer import StartPacer
 from hermes.actors.runtime_turns import DeltaBuffer, RuntimeTurn, failed_turn
 from hermes.eventloop import LoopAddress, LoopThread
 from hermes.messages.address import Address, AddressClosedError
@@ -85,6 +86,7 @@ class AgentRuntime:
         self._abandoned: dict[str, RuntimeTurn] = {}
         """Turns the watchdog reported whose coroutines still run."""
         self._slots = asyncio.Semaphore(deps.max_concurrent_turns)
+        self._pacer = StartPacer(self._loop_thread.loop)
         self._completed = 0
         self._failed = 0
         self._idle = threading.Event()
@@ -174,6 +176,7 @@ class AgentRuntime:
         try:
             await self._slots.acquire()
             self._began(turn)
+            await self._pacer.admit()  # a burst of turns begins over a few loop iterations
             result = await self._deps.agent.run_turn(context, on_delta)
         except TimeoutError:
             event = self._timed_out(turn)

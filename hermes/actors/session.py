@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import assert_never
 
-import pykka
-
 from hermes.actors import session_commands as commands
 from hermes.actors import session_notices as notices
+from hermes.actors.actor_pool import ActorPool, PooledActor
 from hermes.actors.address import ActorAddress
 from hermes.actors.ids import new_id
 from hermes.actors.session_output import SessionOutput
@@ -57,7 +56,7 @@ class _Deferred:
     command: HandleUserMessage | MirrorMessage | ResetSession | ExpireSession
 
 
-class SessionActor(pykka.ThreadingActor):
+class SessionActor(PooledActor):
     """The owner of one conversation.
 
     Accepts: ``SessionCommand`` (user messages, reset, expiry, hand-over, status, and the
@@ -69,11 +68,12 @@ class SessionActor(pykka.ThreadingActor):
     Owns: a ``SessionState`` (session_id, transcript, usage, inputs, running turn, memory).
     Lifecycle: started by the Router on the first message for its key; stops when idle
         (passivation), after its ending protocol, at gateway shutdown, or by crashing.
+    Runs on the sessions' ``ActorPool`` (no thread of its own), so no handler may block.
     """
 
-    def __init__(self, deps: SessionDeps) -> None:
-        """Keep ``deps``; all work starts in ``on_start``."""
-        super().__init__()
+    def __init__(self, deps: SessionDeps, pool: ActorPool) -> None:
+        """Keep ``deps``; all work starts in ``on_start``, on one of ``pool``'s workers."""
+        super().__init__(pool)
         self._deps = deps
         self._state = SessionState(deps)
         self._deferred: deque[_Deferred] = deque()

@@ -1,6 +1,6 @@
 """A session's long-term memory: its own manager, opened when the session activates.
 
-Owned by one SessionActor and used only on its thread. Turns get a handle bound to this
+Owned by one SessionActor and used only by it. Turns get a handle bound to this
 session's scope and the user who spoke; finished exchanges are queued for the provider; at the
 end the provider's end-of-session hook runs and queued writes are drained before the actor
 stops. Without a provider (``memory: none``) every call is a no-op.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from hermes.actors.actor_pool import blocking
 from hermes.messages.memory import MemoryHandle, MemoryManager, MemoryProvider, MemoryScope
 from hermes.messages.values import Platform, Sender
 from hermes.policies.session_keys import SessionRoute, platform_of_key
@@ -70,7 +71,11 @@ class SessionMemory:
         self._manager = None
 
     def _drain(self) -> None:
-        if self._manager is not None and not self._manager.drain(self._drain_seconds):
+        if self._manager is None:
+            return
+        with blocking():  # the one wait of a session: other sessions get a spare worker
+            drained = self._manager.drain(self._drain_seconds)
+        if not drained:
             logger.warning(
                 "memory writes of %s still queued after %.0f s",
                 self._route.key,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hermes.actors.actor_pool import ActorPool
 from hermes.actors.address import ActorAddress
 from hermes.actors.router import SessionHandle
 from hermes.actors.session import SessionActor
@@ -37,6 +38,8 @@ class SessionSpawner:
     clock: Clock
     settings: SessionSettings
     memory: MemoryProvider | None
+    pool: ActorPool
+    """The workers every session runs on (the System starts and stops it)."""
     cron: CronService | None = None
     hooks: Address[HookEvent] | None = None
 
@@ -58,7 +61,7 @@ class SessionSpawner:
             cron=self.cron,
             hooks=self.hooks,
         )
-        return ActorHandle(ActorAddress(SessionActor.start(deps)))
+        return ActorHandle(ActorAddress(SessionActor.start(deps, self.pool)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,8 @@
 Platforms stop taking messages; running turns may finish (up to the deadline, keeping a reserve);
 the rest are cancelled, so their sessions tell the users; the Router stops every session one at a
 time (each persists), then pairing and the hook runner stop; Delivery sends what is left; then
-platforms, runtime, scheduler and, last, the Store (which commits) close.
-``ActorRegistry.stop_all`` is the final safety net.
+platforms, runtime, scheduler and the Store (which commits) close.
+``ActorRegistry.stop_all`` is the final safety net; then the sessions' pool ends.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Final, Protocol
 
 import pykka
 
+from hermes.actors.actor_pool import ActorPool
 from hermes.actors.address import ActorAddress
 from hermes.actors.admin import AdminServer
 from hermes.actors.agent_runtime import AgentRuntime
@@ -51,6 +52,8 @@ class Parts:
     runtime: AgentRuntime | None = None
     delivery: ActorAddress[DeliveryCommand] | None = None
     router: ActorAddress[RouterCommand] | None = None
+    sessions: ActorPool | None = None
+    """The workers the SessionActors run on."""
     pairing: ActorAddress[PairingCommand] | None = None
     platforms: list[PlatformAdapter] = field(default_factory=list)
     memory: MemoryProvider | None = None
@@ -108,6 +111,8 @@ def _close_parts(parts: Parts, deadline: _Deadline) -> None:
     if parts.store is not None:
         parts.store.stop(deadline.left())
     pykka.ActorRegistry.stop_all(block=True, timeout=deadline.left())
+    if parts.sessions is not None:  # last: stop_all may still have had a session to stop
+        parts.sessions.stop(deadline.left())
 
 
 def _drain_delivery(delivery: ActorAddress[DeliveryCommand], timeout: float) -> None:

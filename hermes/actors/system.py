@@ -21,6 +21,7 @@ from typing import Final, TypeVar
 
 from hermes.actors import cron_wiring
 from hermes.actors import system_wiring as wiring
+from hermes.actors.actor_pool import ActorPool
 from hermes.actors.address import ActorAddress
 from hermes.actors.admin import AdminCommands, AdminHandles, AdminServer, Handler
 from hermes.actors.admin_operations import OperationsDeps, operation_handlers
@@ -263,17 +264,7 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
                 )
             )
         )
-        spawner = SessionSpawner(
-            store=parts.store,
-            runtime=parts.runtime.address,
-            delivery=parts.delivery,
-            scheduler=parts.scheduler.address,
-            clock=clock,
-            settings=wiring.session_settings(config, zone),
-            memory=parts.memory,
-            cron=cron_wiring.cron_service(parts.scheduler),
-            hooks=hooks,
-        )
+        spawner = _session_spawner(config, parts, clock, zone, hooks)
         parts.router = ActorAddress(
             RouterActor.start(
                 RouterDeps(
@@ -313,6 +304,25 @@ def start_system(config: Config, overrides: SystemOverrides | None = None) -> Sy
     logger.info("agent: %s", agent.description)
     logger.info("memory: %s", parts.memory.description if parts.memory is not None else "none")
     return system
+
+
+def _session_spawner(
+    config: Config, parts: Parts, clock: Clock, zone: tzinfo, hooks: HookRunner | None
+) -> SessionSpawner:
+    """Start the sessions' pool; the Router's factory of SessionActors on it."""
+    parts.sessions = ActorPool("SessionPool").start()
+    return SessionSpawner(
+        store=_required(parts.store),
+        runtime=_required(parts.runtime).address,
+        delivery=_required(parts.delivery),
+        scheduler=_required(parts.scheduler).address,
+        clock=clock,
+        settings=wiring.session_settings(config, zone),
+        memory=parts.memory,
+        cron=cron_wiring.cron_service(_required(parts.scheduler)),
+        hooks=hooks,
+        pool=parts.sessions,
+    )
 
 
 def _start_pairing(parts: Parts, state: PairingState, clock: Clock) -> ActorAddress[PairingCommand]:

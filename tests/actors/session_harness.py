@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import replace
 from datetime import UTC
 
+from hermes.actors.actor_pool import ActorPool
 from hermes.actors.address import ActorAddress
 from hermes.actors.session import SessionActor
 from hermes.actors.session_state import SessionDeps, SessionSettings
@@ -61,6 +63,12 @@ class CommittingStore(RecordingAddress):
             settle.delivery.tell(settle.reply)
 
 
+@functools.cache
+def shared_pool() -> ActorPool:
+    """One pool of daemon workers for every harness session (each test stops its actors)."""
+    return ActorPool("TestSessionPool", daemon=True).start()
+
+
 class Harness:
     """Starts one SessionActor; records what it tells everyone."""
 
@@ -93,7 +101,7 @@ class Harness:
             settings=session_settings or settings(),
             memory=memory,  # type: ignore[arg-type]
         )
-        self.session = ActorAddress(SessionActor.start(deps))
+        self.session = ActorAddress(SessionActor.start(deps, shared_pool()))
         return self.session
 
     @property

@@ -8,7 +8,15 @@ from hermes.actors.session_state import SessionDeps
 from hermes.messages.session import HandleUserMessage
 from hermes.messages.values import ChatAddress, Platform, Sender
 from hermes.policies.session_keys import SessionRoute
-from tests.actors.session_harness import KEY, ORIGIN, Harness, http_message, http_route, settings
+from tests.actors.session_harness import (
+    KEY,
+    ORIGIN,
+    Harness,
+    http_message,
+    http_route,
+    settings,
+    shared_pool,
+)
 
 
 class RecordingCronService:
@@ -37,7 +45,7 @@ def start(harness: Harness, cron: RecordingCronService, route: SessionRoute) -> 
         settings=settings(),
         cron=cron,
     )
-    harness.session = ActorAddress(SessionActor.start(deps))
+    harness.session = ActorAddress(SessionActor.start(deps, shared_pool()))
 
 
 def test_each_turn_gets_cron_tools_bound_to_its_chat_and_user():

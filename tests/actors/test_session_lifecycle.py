@@ -17,6 +17,7 @@ from hermes.policies import texts
 from hermes.policies.sessions import ResetRule
 from tests.actors.session_harness import KEY, ORIGIN, Harness, settings
 from tests.fakes.memory import FakeMemoryProvider
+from tests.fakes.waiting import wait_until
 
 
 @pytest.fixture
@@ -99,6 +100,8 @@ def test_passivation_drains_and_closes_memory(harness, memory):
     harness.router.expect(SessionStopping)
     harness.address.tell(HandOver())
     assert stopped(harness)
+    # pykka marks an actor stopped before its on_stop (drain, close) has run.
+    wait_until(lambda: len(memory.log) >= 3, what="the memory manager closed")
     calls = [entry[1] for entry in memory.log]
     assert calls == ["record", "drain", "close"]  # no flush and no end of session
 
@@ -130,6 +133,8 @@ def test_new_ends_the_session_after_the_flush_and_hands_over_what_came_meanwhile
     assert rotated.end_reason == ResetReason.USER.value
     assert rotated.record.memory_flushed
     assert rotated.record.session_id != old_id
+    # The actor's on_stop (drain, close) runs after it told the Router and the Store.
+    wait_until(lambda: len(memory.log) >= 6, what="the memory manager closed")
     assert [entry[1] for entry in memory.log] == [
         "record",
         "record",

@@ -4,7 +4,6 @@ from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
-from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
 from hermes.adapters.agents.memory_tools import (
     MAX_ARGUMENT_CHARS,
@@ -237,9 +236,7 @@ def piece(index, *, call_id=None, name=None, arguments=None):
             function["name"] = name
         if arguments is not None:
             function["arguments"] = arguments
-    return ChoiceDeltaToolCall.model_validate(
-        {"index": index, "id": call_id, "function": function, "type": "function"}
-    )
+    return {"index": index, "id": call_id, "function": function, "type": "function"}
 
 
 def test_streamed_tool_calls_are_put_together_by_index():

@@ -24,9 +24,16 @@ end-to-end tests can drive the fake through the whole gateway:
   client hangs up). A release is sticky: later requests holding TAG pass at once.
 
 ``script(rule)`` overrides the markers: ``rule`` gets each request body and returns a
-``Reply``, or None for the default. Every chat request body is recorded in arrival
-order (with its ``tools`` and all its ``messages``, tool results included), with the
-``Authorization`` header under the extra key ``"_authorization"``.
+``Reply``, or None for the default. A ``Reply`` can also misbehave on the wire: extra
+``headers`` (``Retry-After``), a stream that holds (``hold_after``) or breaks
+(``cut_after``) after some chunks, raw bytes injected into a stream (``inject``, e.g. a
+line that is not JSON), or a raw body (``raw_body``). ``disconnects()`` counts the
+requests whose client hung up before the answer was complete; ``peer_ports()`` gives the
+client port of each request, to see connections reused.
+
+Every chat request body is recorded in arrival order (with its ``tools`` and all its
+``messages``, tool results included), with the ``Authorization`` header under the extra
+key ``"_authorization"``.
 
 Tool calls: ``Reply(tool_calls=(("memory_search", {"query": "x"}),))`` answers with an
 assistant message asking for those calls (``finish_reason: "tool_calls"``); streamed, each
@@ -92,6 +99,17 @@ class Reply:
     hold: str = ""
     error_code: str | None = None
     tool_calls: tuple[ToolCallSpec, ...] = ()
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra response headers, for example ``("Retry-After", "1")``."""
+    hold_after: int | None = None
+    """Streamed: send this many chunks, then wait for ``release(hold)`` (not before)."""
+    cut_after: int | None = None
+    """Streamed: send this many chunks, then drop the connection (no end, no ``[DONE]``)."""
+    inject: tuple[tuple[int, bytes], ...] = ()
+    """Streamed: (n, raw bytes) writes the bytes verbatim before chunk n."""
+    raw_body: bytes | None = None
+    """Answer ``status`` with these bytes verbatim, streamed or not, as ``raw_type``."""
+    raw_type: str = "text/html"
 
 
 Rule = Callable[[Body], Reply | None]
@@ -156,6 +174,8 @@ class FakeLLM:
     def __init__(self) -> None:
         self._condition = threading.Condition()
         self._requests: list[Body] = []
+        self._disconnects = 0
+        self._peer_ports: list[int] = []
         self._rule: Rule | None = None
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -237,6 +257,30 @@ class FakeLLM:
                 raise AssertionError(f"expected {count} request(s) within {timeout} s, got {got}")
             return list(self._requests)
 
+    def peer_ports(self) -> list[int]:
+        """The client's port of every chat request, in order (one port: one connection)."""
+        with self._condition:
+            return list(self._peer_ports)
+
+    def disconnects(self) -> int:
+        """How many chat requests ended because the client hung up mid-answer."""
+        with self._condition:
+            return self._disconnects
+
+    def wait_for_disconnects(self, count: int, timeout: float = 5.0) -> int:
+        """Wait until at least ``count`` clients hung up mid-answer; return how many did.
+
+        Raises:
+            AssertionError: fewer than ``count`` did within ``timeout`` seconds.
+        """
+        with self._condition:
+            if not self._condition.wait_for(lambda: self._disconnects >= count, timeout):
+                got = self._disconnects
+                raise AssertionError(
+                    f"expected {count} disconnect(s) within {timeout} s, got {got}"
+                )
+            return self._disconnects
+
     def script(self, rule: Rule | None) -> None:
         """Answer with ``rule(body)``; None (from it, or as rule) means the default."""
         with self._condition:
@@ -261,7 +305,7 @@ class FakeLLM:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop_event = asyncio.Event()
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._on_chat)
         app.router.add_get("/v1/models", self._on_models)
         # handler_cancellation: a client that hangs up (a cancelled turn) ends its
@@ -301,6 +345,23 @@ class FakeLLM:
 
     async def _on_chat(self, request: web.Request) -> web.StreamResponse:
         try:
+            return await self._answer_chat(request)
+        except asyncio.CancelledError:
+            # handler_cancellation: the client hung up while this request was answered.
+            self._count_disconnect()
+            raise
+        except ConnectionResetError:
+            # The client hung up while a stream was written: expected, not a server error.
+            self._count_disconnect()
+            return web.Response(status=499)
+
+    def _count_disconnect(self) -> None:
+        with self._condition:
+            self._disconnects += 1
+            self._condition.notify_all()
+
+    async def _answer_chat(self, request: web.Request) -> web.StreamResponse:
+        try:
             body = await request.json()
         except json.JSONDecodeError:
             return _error_response(Reply(status=400, error_message="not JSON"), "")
@@ -309,21 +370,54 @@ class FakeLLM:
         authorization = request.headers.get("Authorization", "")
         with self._condition:
             self._requests.append({**body, "_authorization": authorization})
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            self._peer_ports.append(peer[1] if peer else 0)
             rule = self._rule
             self._condition.notify_all()
         reply = (rule(body) if rule is not None else None) or reply_from_markers(body)
-        if reply.hold:
+        if reply.hold and reply.hold_after is None:
             await self._pause(self._hold_event(reply.hold), HOLD_SAFETY_TIMEOUT)
         if reply.delay > 0:
             await self._pause(None, reply.delay)
+        if reply.raw_body is not None:
+            return web.Response(
+                body=reply.raw_body,
+                status=reply.status,
+                content_type=reply.raw_type,
+                headers=dict(reply.headers),
+            )
         if reply.status != 200:
             return _error_response(reply, authorization)
         model = str(body.get("model", "fake-model"))
         if body.get("stream"):
             options = body.get("stream_options") or {}
             include_usage = bool(options.get("include_usage"))
-            return await _stream(request, reply, model, include_usage=include_usage)
-        return web.json_response(_completion(reply, model))
+            return await self._stream(request, reply, model, include_usage=include_usage)
+        return web.json_response(_completion(reply, model), headers=dict(reply.headers))
+
+    async def _stream(
+        self, request: web.Request, reply: Reply, model: str, *, include_usage: bool
+    ) -> web.StreamResponse:
+        headers = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        response = web.StreamResponse(headers={**headers, **dict(reply.headers)})
+        await response.prepare(request)
+        injected = dict(reply.inject)
+        chunks = _chunks(reply, model, include_usage=include_usage)
+        for number, chunk in enumerate(chunks):
+            if number in injected:
+                await response.write(injected[number])
+            if number == reply.hold_after:
+                await self._pause(self._hold_event(reply.hold), HOLD_SAFETY_TIMEOUT)
+            if number == reply.cut_after:
+                assert request.transport is not None
+                request.transport.abort()
+                return response
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        if len(chunks) in injected:
+            await response.write(injected[len(chunks)])
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
 
 
 def _usage(reply: Reply) -> dict[str, int]:
@@ -410,20 +504,6 @@ def _chunks(reply: Reply, model: str, *, include_usage: bool) -> list[Body]:
     return chunks
 
 
-async def _stream(
-    request: web.Request, reply: Reply, model: str, *, include_usage: bool
-) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-    )
-    await response.prepare(request)
-    for chunk in _chunks(reply, model, include_usage=include_usage):
-        await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
-    await response.write(b"data: [DONE]\n\n")
-    await response.write_eof()
-    return response
-
-
 def _error_response(reply: Reply, authorization: str) -> web.Response:
     error_type, code = _ERROR_KINDS.get(reply.status, ("server_error", None))
     error = {
@@ -432,7 +512,7 @@ def _error_response(reply: Reply, authorization: str) -> web.Response:
         "param": None,
         "code": reply.error_code or code,
     }
-    return web.json_response({"error": error}, status=reply.status)
+    return web.json_response({"error": error}, status=reply.status, headers=dict(reply.headers))
 
 
 def _error_message(status: int, authorization: str) -> str:

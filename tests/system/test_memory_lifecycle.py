@@ -11,9 +11,11 @@ import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import pykka
 import pytest
 
 from hermes.actors import SystemOverrides, start_system
+from hermes.actors.session import SessionActor
 from hermes.adapters.memory.local_memory import LocalMemoryProvider
 from hermes.adapters.platforms.embedded import EmbeddedChat, EmbeddedPlatform
 from hermes.config import load_config
@@ -188,11 +190,11 @@ def test_two_thousand_sessions_passivate_and_continue(gateway, clock):
         what="all 2,000 sessions passivated",
     )
 
-    def session_threads() -> int:
-        return sum(t.name.startswith("SessionActor") for t in threading.enumerate())
+    def session_actors() -> int:
+        return len(pykka.ActorRegistry.get_by_class(SessionActor))
 
-    wait_until(lambda: session_threads() == 0, timeout=30, what="session threads freed")
-    assert threading.active_count() <= baseline
+    wait_until(lambda: session_actors() == 0, timeout=30, what="session actors freed")
+    assert threading.active_count() <= baseline  # sessions run on the pool: no thread each
     for index in (0, 999, 1999):
         chat.send("/status", EmbeddedChat(chat_id=f"chat-{index}"))
     statuses = chat.wait_for(2003, timeout=30)[2000:]

@@ -1,7 +1,8 @@
-"""Turn ``openai`` SDK errors into texts a chat user can read (reference §6.7).
+"""Turn the chat client's errors into texts a chat user can read (reference §6.7).
 
-The texts keep the original gateway's wording. Every text passes through ``redact``,
-because provider error messages can echo request details, the API key included.
+The texts keep the original gateway's wording (written for the ``openai`` SDK's errors,
+which ``chat_wire``'s mirror). Every text passes through ``redact``, because provider
+error messages can echo request details, the API key included.
 """
 
 from __future__ import annotations
@@ -12,7 +13,14 @@ from http import HTTPStatus
 from typing import Final
 from urllib.parse import urlsplit, urlunsplit
 
-import openai
+from hermes.adapters.agents.chat_wire import (
+    ChatClientError,
+    ChatConnectionError,
+    ChatStatusError,
+    ChatTimeoutError,
+    MalformedAnswerError,
+    ProviderError,
+)
 
 RETRY_HINT: Final = "Try again or use /reset to start a fresh session."
 CONTEXT_OVERFLOW: Final = (
@@ -67,26 +75,34 @@ def redact(text: str, api_key: str | None) -> str:
     return text
 
 
-def user_message(error: openai.OpenAIError, scene: ErrorScene) -> str:
+def user_message(error: ChatClientError, scene: ErrorScene) -> str:
     """The text the user reads when a turn fails with ``error``; holds no secret."""
     url = display_url(scene.base_url)
-    if isinstance(error, openai.APITimeoutError):
+    if isinstance(error, ChatTimeoutError):
         text = f"The model endpoint at {url} did not answer in time. {RETRY_HINT}"
-    elif isinstance(error, openai.APIConnectionError):
+    elif isinstance(error, ChatConnectionError):
         cause = _detail(str(error.__cause__ or error), scene.api_key)
         text = (
             f"Could not reach the model endpoint at {url}: {cause} Check that it is "
             "running and that the base URL is right, then try again."
         )
-    elif isinstance(error, openai.APIStatusError):
+    elif isinstance(error, ChatStatusError):
         text = _status_message(error, scene)
+    elif isinstance(error, MalformedAnswerError):
+        detail = _detail(str(error), scene.api_key)
+        text = f"The model endpoint at {url} sent an answer that could not be read: {detail} "
+        text += RETRY_HINT
+    elif isinstance(error, ProviderError) and error.code == "context_length_exceeded":
+        text = CONTEXT_OVERFLOW
+    elif isinstance(error, ProviderError):
+        text = f"The request failed: {_detail(str(error), scene.api_key)} {RETRY_HINT}"
     else:
         detail = _detail(f"{type(error).__name__}: {error}", scene.api_key)
         text = f"The request failed: {detail} {RETRY_HINT}"
     return redact(text, scene.api_key)
 
 
-def _status_message(error: openai.APIStatusError, scene: ErrorScene) -> str:
+def _status_message(error: ChatStatusError, scene: ErrorScene) -> str:
     message = _provider_message(error)
     if _is_context_overflow(error, message, scene.history_length):
         return CONTEXT_OVERFLOW
@@ -95,7 +111,7 @@ def _status_message(error: openai.APIStatusError, scene: ErrorScene) -> str:
     return f"The request failed: {detail} {hint + ' ' if hint else ''}{RETRY_HINT}"
 
 
-def _provider_message(error: openai.APIStatusError) -> str:
+def _provider_message(error: ChatStatusError) -> str:
     """The provider's own words: the error body's message, else the raw body."""
     body = error.body
     if isinstance(body, dict):
@@ -107,7 +123,7 @@ def _provider_message(error: openai.APIStatusError) -> str:
     return error.message
 
 
-def _is_context_overflow(error: openai.APIStatusError, message: str, history_length: int) -> bool:
+def _is_context_overflow(error: ChatStatusError, message: str, history_length: int) -> bool:
     if error.code == "context_length_exceeded":
         return True
     lowered = message.lower()
@@ -116,7 +132,7 @@ def _is_context_overflow(error: openai.APIStatusError, message: str, history_len
     return error.status_code in _LONG_HISTORY_STATUSES and history_length > LONG_HISTORY
 
 
-def _hint(error: openai.APIStatusError) -> str:
+def _hint(error: ChatStatusError) -> str:
     limited = error.status_code == HTTPStatus.TOO_MANY_REQUESTS
     if limited and error.type == "usage_limit_reached":
         return _usage_limit_hint(error.body)

@@ -5,38 +5,27 @@ answer when asked to, and turns provider failures into ``AgentError`` texts fit 
 the user (never holding the API key). When the turn carries a memory handle it offers
 the memory tools and runs the tool loop (``tool_loop``); a FLUSH turn uses them only to
 save what matters before the session ends. It keeps no per-session state: every turn
-carries its own ``TurnContext``. The HTTP client is created on first use, on the one
-event loop that runs the turns, and closed by ``aclose``.
+carries its own ``TurnContext``. Requests go through ``chat_client`` (aiohttp), whose
+connection pool is created on first use, on the one event loop that runs the turns, and
+closed by ``aclose``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, assert_never
 
-import openai
-
 from hermes.adapters.agents._openai_errors import ErrorScene, display_url, redact, user_message
-from hermes.adapters.agents.tool_loop import (
-    ModelReply,
-    StreamedToolCalls,
-    ToolCall,
-    ToolPolicy,
-    converse,
-)
+from hermes.adapters.agents.chat_client import ChatClient, ChatClientSettings
+from hermes.adapters.agents.chat_wire import ChatClientError
+from hermes.adapters.agents.tool_loop import ToolPolicy, converse
 from hermes.adapters.agents.toolbox import toolbox_for
 from hermes.messages.agent import AgentError, TurnContext, TurnPurpose, TurnResult
-from hermes.messages.values import Role, TokenUsage
+from hermes.messages.values import Role
 
 if TYPE_CHECKING:
-    from openai.types import CompletionUsage
-    from openai.types.chat import (
-        ChatCompletionMessageParam,
-        ChatCompletionMessageToolCallUnion,
-        ChatCompletionToolParam,
-    )
+    from openai.types.chat import ChatCompletionMessageParam
 
     from hermes.messages.ports import DeltaSink
 
@@ -72,7 +61,7 @@ class OpenAIAgentSettings:
     request_timeout: float = 600.0
     """Seconds for connecting, and between two pieces of the answer."""
     max_retries: int = 2
-    """Retries the SDK makes on connection errors, 408, 409, 429 and 5xx."""
+    """Retries on connection errors, timeouts, 408, 409, 429 and 5xx, as the SDK made."""
     max_tool_rounds: int = 6
     """Rounds of memory-tool calls one turn may make before the model must answer."""
 
@@ -85,14 +74,21 @@ class OpenAIAgent:
     """Runs turns against an OpenAI-compatible endpoint (implements ``Agent``).
 
     Construct it anywhere; use it from one event loop only, the one its first turn
-    runs on, because the HTTP client it creates then is bound to that loop.
+    runs on, because the connection pool its client creates then is bound to that loop.
     """
 
     def __init__(self, settings: OpenAIAgentSettings) -> None:
-        """Keep ``settings``; no I/O and no client until the first turn."""
+        """Keep ``settings``; no I/O and no connection until the first turn."""
         self._settings = settings
-        self._client: openai.AsyncOpenAI | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = ChatClient(
+            ChatClientSettings(
+                base_url=settings.base_url,
+                api_key=settings.api_key or NO_KEY_PLACEHOLDER,
+                model=settings.model,
+                request_timeout=settings.request_timeout,
+                max_retries=settings.max_retries,
+            )
+        )
 
     @property
     def description(self) -> str:
@@ -120,8 +116,8 @@ class OpenAIAgent:
         policy = ToolPolicy(max_tool_rounds=self._settings.max_tool_rounds, final_answer=not flush)
         try:
             toolbox = toolbox_for(context)
-            outcome = await converse(self._ask, messages, toolbox, policy, on_delta)
-        except openai.OpenAIError as error:
+            outcome = await converse(self._client.ask, messages, toolbox, policy, on_delta)
+        except ChatClientError as error:
             raise self._agent_error(error, context) from None
         if outcome.limited:
             logger.info(
@@ -133,102 +129,21 @@ class OpenAIAgent:
         return TurnResult(text=text if text.strip() else EMPTY_ANSWER, usage=outcome.usage)
 
     async def aclose(self) -> None:
-        """Close the HTTP client, if a turn ever created it."""
-        client, self._client, self._loop = self._client, None, None
-        if client is not None:
-            await client.close()
+        """Close the HTTP connections, if a turn ever opened them."""
+        await self._client.aclose()
 
-    def _client_for_this_loop(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        if self._client is None:
-            settings = self._settings
-            self._client = openai.AsyncOpenAI(
-                base_url=settings.base_url,
-                api_key=settings.api_key or NO_KEY_PLACEHOLDER,
-                timeout=settings.request_timeout,
-                max_retries=settings.max_retries,
-            )
-            self._loop = loop
-        elif loop is not self._loop:
-            # The client's connection pool belongs to the first loop; using it from
-            # another fails in obscure ways deep inside the HTTP library.
-            raise RuntimeError("OpenAIAgent used from a second event loop")
-        return self._client
-
-    async def _ask(
-        self,
-        messages: list[ChatCompletionMessageParam],
-        tools: list[ChatCompletionToolParam] | None,
-        on_delta: DeltaSink | None,
-    ) -> ModelReply:
-        """One request to the model (the ``AskModel`` the tool loop calls)."""
-        client = self._client_for_this_loop()
-        if on_delta is None:
-            return await self._complete(client, messages, tools)
-        return await self._stream(client, messages, tools, on_delta)
-
-    async def _complete(
-        self,
-        client: openai.AsyncOpenAI,
-        messages: list[ChatCompletionMessageParam],
-        tools: list[ChatCompletionToolParam] | None,
-    ) -> ModelReply:
-        response = await client.chat.completions.create(
-            model=self._settings.model,
-            messages=messages,
-            tools=openai.omit if tools is None else tools,
-        )
-        usage = _token_usage(response.usage)
-        if not response.choices:
-            return ModelReply(content="", usage=usage)
-        message = response.choices[0].message
-        calls = _tool_calls(message.tool_calls or [])
-        return ModelReply(content=message.content or "", tool_calls=calls, usage=usage)
-
-    async def _stream(
-        self,
-        client: openai.AsyncOpenAI,
-        messages: list[ChatCompletionMessageParam],
-        tools: list[ChatCompletionToolParam] | None,
-        on_delta: DeltaSink,
-    ) -> ModelReply:
-        stream = await client.chat.completions.create(
-            model=self._settings.model,
-            messages=messages,
-            tools=openai.omit if tools is None else tools,
-            stream=True,
-            stream_options={"include_usage": True},
-        )
-        parts: list[str] = []
-        calls = StreamedToolCalls()
-        usage = TokenUsage()
-        # The context manager closes the response on cancellation as well.
-        async with stream:
-            async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = _token_usage(chunk.usage)
-                for choice in chunk.choices:
-                    if choice.index != 0:
-                        continue
-                    for piece in choice.delta.tool_calls or ():
-                        calls.add(piece)
-                    if choice.delta.content:
-                        parts.append(choice.delta.content)
-                        on_delta(choice.delta.content)
-        return ModelReply(content="".join(parts), tool_calls=calls.calls(), usage=usage)
-
-    def _agent_error(self, error: openai.OpenAIError, context: TurnContext) -> AgentError:
+    def _agent_error(self, error: ChatClientError, context: TurnContext) -> AgentError:
         scene = ErrorScene(
             base_url=self._settings.base_url,
             api_key=self._settings.api_key,
             history_length=len(context.history),
         )
-        # Logged here, redacted, because the SDK's own text can echo the key; the
+        # Logged here, redacted, because the provider's text can echo the key; the
         # original exception is deliberately not chained for the same reason.
         logger.warning(
             "model request failed for turn %s: %s",
             context.turn_id,
-            redact(f"{type(error).__name__}: {error}", self._settings.api_key),
+            redact(_describe(error), self._settings.api_key),
         )
         return AgentError(user_message(error, scene))
 
@@ -269,18 +184,8 @@ def _message(role: Role, content: str) -> ChatCompletionMessageParam:
             assert_never(role)
 
 
-def _tool_calls(calls: list[ChatCompletionMessageToolCallUnion]) -> tuple[ToolCall, ...]:
-    # Only function tools are offered, so any other kind of call is a provider oddity.
-    return tuple(
-        ToolCall(call_id=call.id, name=call.function.name, arguments=call.function.arguments)
-        for call in calls
-        if call.type == "function"
-    )
-
-
-def _token_usage(usage: CompletionUsage | None) -> TokenUsage:
-    if usage is None:
-        return TokenUsage()
-    return TokenUsage(
-        input_tokens=usage.prompt_tokens or 0, output_tokens=usage.completion_tokens or 0
-    )
+def _describe(error: ChatClientError) -> str:
+    """The error and, for a network failure, its cause: for the log, before redaction."""
+    text = f"{type(error).__name__}: {error}"
+    cause = error.__cause__
+    return f"{text} ({type(cause).__name__}: {cause})" if cause is not None else text

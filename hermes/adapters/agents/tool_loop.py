@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, Required, TypedDict
 
 from hermes.adapters.agents.toolbox import Toolbox
 from hermes.messages.values import TokenUsage
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
         ChatCompletionMessageToolCallUnionParam,
         ChatCompletionToolParam,
     )
-    from openai.types.chat.chat_completion_chunk import ChoiceDeltaToolCall
 
     from hermes.messages.ports import DeltaSink
 
@@ -126,6 +125,22 @@ async def converse(
     return LoopOutcome(text=answer.text, usage=usage, tool_rounds=rounds, limited=limited)
 
 
+class FunctionPiece(TypedDict, total=False):
+    """The ``function`` of a streamed tool-call piece: parts of its name and arguments."""
+
+    name: str | None
+    arguments: str | None
+
+
+class ToolCallPiece(TypedDict, total=False):
+    """One element of ``choices[0].delta.tool_calls`` in a streamed chunk, as JSON decodes it."""
+
+    index: Required[int]
+    id: str | None
+    type: str | None
+    function: FunctionPiece | None
+
+
 class StreamedToolCalls:
     """Puts together the tool calls of a streamed answer, which arrive in pieces by index."""
 
@@ -133,16 +148,16 @@ class StreamedToolCalls:
         """Start with no calls."""
         self._parts: dict[int, tuple[list[str], list[str], list[str]]] = {}
 
-    def add(self, delta: ChoiceDeltaToolCall) -> None:
+    def add(self, piece: ToolCallPiece) -> None:
         """Take one piece; id, name and arguments are concatenated, as the SDK's helper does."""
-        call_id, name, arguments = self._parts.setdefault(delta.index, ([], [], []))
-        if delta.id:
-            call_id.append(delta.id)
-        if delta.function is not None:
-            if delta.function.name:
-                name.append(delta.function.name)
-            if delta.function.arguments:
-                arguments.append(delta.function.arguments)
+        call_id, name, arguments = self._parts.setdefault(piece["index"], ([], [], []))
+        if piece_id := piece.get("id"):
+            call_id.append(piece_id)
+        if function := piece.get("function"):
+            if piece_name := function.get("name"):
+                name.append(piece_name)
+            if piece_arguments := function.get("arguments"):
+                arguments.append(piece_arguments)
 
     def calls(self) -> tuple[ToolCall, ...]:
         """The complete calls, in index order (a call without an id gets one)."""
