@@ -23,8 +23,10 @@ from hermes.messages.values import ChatAddress, Platform
 
 logger = logging.getLogger("hermes.actors.delivery")
 
-RETRY_BACKOFF: Final = (1.0, 2.0, 4.0, 8.0)
-"""Seconds before the 2nd, 3rd, 4th and 5th attempt; then the failure is final."""
+RETRY_BACKOFF: Final = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0)
+"""Seconds before the 2nd to 10th attempt (about 2.5 minutes in all); then the failure is final.
+A platform's rate limits and 5xx bursts outlast 15 s often enough that five attempts lost
+replies (the fault soak with 20% refused sends); the outbox keeps them across restarts anyway."""
 MAX_RETRY_AFTER: Final = 60.0
 """A platform asking for a longer wait than this is not waited for."""
 

@@ -193,19 +193,12 @@ def test_messages_queued_behind_a_stop_are_answered_dead(pool: ActorPool) -> Non
         single.stop(TIMEOUT)
 
 
-class Waiter(PooledActor):
+class Waiter(Gate):
     """Waits inside ``blocking()``, as a session draining its memory writes does."""
 
-    def __init__(self, pool: ActorPool, opened: threading.Event, holding: threading.Event) -> None:
-        super().__init__(pool)
-        self.opened = opened
-        self.holding = holding
-
     def on_receive(self, message: Any) -> None:
-        del message
         with blocking():
-            self.holding.set()
-            assert self.opened.wait(TIMEOUT)
+            super().on_receive(message)
 
 
 def workers(name: str) -> int:

@@ -9,6 +9,7 @@ import pytest
 
 from hermes.actors.address import ActorAddress
 from hermes.actors.delivery import DeliveryActor, DeliveryDeps, PlatformLink
+from hermes.actors.delivery_outbox import RETRY_BACKOFF
 from hermes.actors.scheduler import SchedulerActor
 from hermes.actors.store import StoreActor
 from hermes.adapters.storage.sqlite_store import SqliteStorage
@@ -366,13 +367,16 @@ def test_a_final_failure_is_reported_once(delivery, platform_probe, delivery_sch
     delivery.tell(
         DeliverToTarget(delivery_id="d1", target="telegram", text="x", reply_to=requester)
     )
-    for attempt in range(1, 6):
+    attempts = len(RETRY_BACKOFF) + 1
+    for attempt in range(1, attempts + 1):
         send = platform_probe.expect(SendOutbound, count=attempt)
         fail(send)
-        if attempt < 5:
+        if attempt < attempts:
             delivery.tell(TimerFired(key=delivery_scheduler.expect(ArmTimer, count=attempt).key))
     assert requester.expect(DeliveryFailed).reason == "flood"
-    assert len(delivery_scheduler.of_type(ArmTimer)) == 4
+    assert attempts == 10
+    delays = [arm.delay_seconds for arm in delivery_scheduler.of_type(ArmTimer)]
+    assert delays == list(RETRY_BACKOFF)
     assert delivery.ask(GetDeliveryStatus(), timeout=2.0).in_flight == 0
 
 
