@@ -60,19 +60,17 @@ class ChatStatusError(ChatClientError):
     ) -> None:
         """Read the provider's error: ``body`` is the decoded JSON, or the raw text."""
         error = body.get("error", body) if isinstance(body, dict) else body
-        message = error.get("message") if isinstance(error, dict) else None
+        message, code, kind = _error_fields(error)
         text = f"Error code: {status_code}"
-        if isinstance(message, str) and message:
+        if message:
             text += f" - {message}"
         super().__init__(text, retryable=retryable, retry_after=retry_after)
         self.status_code = status_code
         self.message = text
         self.body = error
         """The ``error`` object of an OpenAI-shaped body, else the body itself (str or JSON)."""
-        code = error.get("code") if isinstance(error, dict) else None
-        self.code = None if code is None else str(code)
-        kind = error.get("type") if isinstance(error, dict) else None
-        self.type = kind if isinstance(kind, str) else None
+        self.code = code
+        self.type = kind
 
 
 class ProviderError(ChatClientError):
@@ -80,13 +78,9 @@ class ProviderError(ChatClientError):
 
     def __init__(self, error: object) -> None:
         """Keep the provider's ``error`` object and its message."""
-        message = error.get("message") if isinstance(error, dict) else None
-        if not isinstance(message, str) or not message:
-            message = "An error occurred during streaming"
-        super().__init__(message)
+        message, self.code, _ = _error_fields(error)
+        super().__init__(message or "An error occurred during streaming")
         self.body = error
-        code = error.get("code") if isinstance(error, dict) else None
-        self.code = None if code is None else str(code)
 
 
 class MalformedAnswerError(ChatClientError):
@@ -290,6 +284,18 @@ def token_usage(usage: object) -> TokenUsage:
     return TokenUsage(
         input_tokens=prompt if isinstance(prompt, int) else 0,
         output_tokens=completion if isinstance(completion, int) else 0,
+    )
+
+
+def _error_fields(error: object) -> tuple[str | None, str | None, str | None]:
+    """An OpenAI-shaped ``error`` object's message, code and type (None where absent)."""
+    if not isinstance(error, dict):
+        return None, None, None
+    message, code, kind = error.get("message"), error.get("code"), error.get("type")
+    return (
+        message if isinstance(message, str) and message else None,
+        None if code is None else str(code),
+        kind if isinstance(kind, str) else None,
     )
 
 
